@@ -1,0 +1,117 @@
+package arbor
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// State is a child's state as Children reports it.
+type State int
+
+const (
+	// Stopped: no copy of the child runs and none is about to start. A
+	// transient child after a normal exit, a child stopped with Terminate,
+	// and every child after Serve returned are Stopped.
+	Stopped State = iota
+	// Running: a copy of the child runs and the supervisor has not asked it to
+	// stop.
+	Running
+	// Restarting: the child has exited or been stopped and the supervisor is
+	// about to start it again (during a group restart).
+	Restarting
+	// Stopping: the supervisor cancelled the child's context and waits for it
+	// to return.
+	Stopping
+	// Stuck: the child did not return within its shutdown timeout after its
+	// context was cancelled. Its goroutine may still run, so the supervisor
+	// will not start the child again until it returns.
+	Stuck
+)
+
+// String returns the state's name, such as "running".
+func (s State) String() string {
+	switch s {
+	case Stopped:
+		return "stopped"
+	case Running:
+		return "running"
+	case Restarting:
+		return "restarting"
+	case Stopping:
+		return "stopping"
+	case Stuck:
+		return "stuck"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ChildInfo describes one child, as Children returns it.
+type ChildInfo struct {
+	// Name is the name the child was added with.
+	Name string
+	// State is the child's current state.
+	State State
+	// Restarts counts the times the supervisor started the child again in
+	// the current (or last) Serve: after its own exit or in a group restart.
+	// Starts asked for with Restart are not counted.
+	Restarts int
+	// LastError is the child's last failure in the current (or last) Serve,
+	// or nil. A *PanicError for a panic, ErrGoexit for runtime.Goexit.
+	LastError error
+	// Policy is the child's restart policy.
+	Policy RestartPolicy
+	// Significant reports whether the child is significant.
+	Significant bool
+}
+
+// child is a supervisor's record of one child: its spec and its run state.
+// While the supervisor serves, its loop goroutine owns the record; otherwise
+// the supervisor's mutex guards it.
+type child struct {
+	name   string
+	worker Worker
+	childSpec
+
+	prev, next *child // start order
+	removed    bool   // deleted; exits of its copies are ignored
+
+	holdOff bool // Terminate before Serve: Serve leaves the child Stopped
+
+	state    State
+	restarts int
+	lastErr  error
+
+	run    uint64 // serial of the newest copy started, unique in the supervisor
+	alive  bool   // that copy has not returned yet
+	cancel context.CancelCauseFunc
+
+	stopping      bool // the supervisor cancelled the running copy: its return is a stop
+	held          bool // a queued stop will stop it: an exit by itself counts as stopped
+	userStopped   bool // Terminate stopped it: a group restart queued before does not start it
+	pendingStarts int  // queued group restarts that will start it
+	startOnReturn bool // start it as soon as its stuck copy returns
+	removeOnStop  bool // Remove asked for it: delete it once its copy returns
+
+	stuck   *StuckError // set while stuck
+	waiters []*request  // Terminate and Remove calls waiting for it to stop
+}
+
+func (c *child) info() ChildInfo {
+	return ChildInfo{
+		Name:        c.name,
+		State:       c.state,
+		Restarts:    c.restarts,
+		LastError:   c.lastErr,
+		Policy:      c.restart,
+		Significant: c.significant,
+	}
+}
+
+// timeoutFor is the default shutdown timeout for a worker.
+func timeoutFor(w Worker) time.Duration {
+	if _, ok := w.(*Supervisor); ok {
+		return 0
+	}
+	return DefaultShutdownTimeout
+}

@@ -1,0 +1,153 @@
+// Package arbor supervises goroutines the way Erlang/OTP supervises
+// processes.
+//
+// A [Supervisor] owns children, each a [Worker] (anything with
+// Serve(ctx) error) run in its own goroutine. When a child exits, the
+// supervisor decides by the child's [RestartPolicy] whether to restart it,
+// restarts it and possibly its siblings by its [Strategy], and gives up when
+// restarts come faster than its restart intensity allows. A *Supervisor is
+// itself a Worker, so supervisors nest into trees: a failure that one level
+// cannot absorb becomes the failure of that level's supervisor in its parent,
+// and so on up to the root, whose Serve returns the error. A program then
+// exits non-zero and the next layer of supervision (systemd, Kubernetes)
+// restarts the process.
+//
+// The rules below follow OTP's supervisor unless they say otherwise.
+//
+// # Starting
+//
+// Serve starts the children in the order they were added, each in its own
+// goroutine. Starting a child means starting its goroutine: the children's
+// Serve calls then run concurrently, so a child must not assume that an
+// earlier sibling is already up when its own Serve begins. A child's context carries the values of Serve's context but not
+// its cancellation: the supervisor cancels each child itself, in the order
+// given under Shutdown. A child added while the supervisor serves starts at
+// once. New never fails; a bad option makes Serve return an error matching
+// [ErrInvalid] before any child starts. If Serve's context is already done,
+// Serve starts nothing and returns nil.
+//
+// # Exits
+//
+// A child that returns after its supervisor cancelled its context has
+// stopped: that is never a failure, whatever it returns. Otherwise a nil
+// return is a normal exit, and a non-nil error, a panic or a call to
+// runtime.Goexit is a failure. Whether the supervisor cancelled a child is
+// decided from the supervisor's own record, never from the error: a worker
+// that returns context.Canceled from some inner call has failed. A panic is
+// recovered in the child's goroutine and recorded as a [*PanicError] with the
+// panic value and stack; runtime.Goexit is recorded as [ErrGoexit]. Nothing a
+// child does crashes its supervisor.
+//
+// # Restart policies
+//
+//   - [Permanent] (the default): restarted after a normal exit or a failure.
+//   - [Transient]: restarted after a failure only. After a normal exit it
+//     stays, Stopped, and Restart can start it again.
+//   - [Temporary]: never restarted. It disappears from Children when it exits
+//     or is stopped.
+//
+// # Strategies
+//
+//   - [OneForOne] (the default): only the child that exited is restarted.
+//   - [OneForAll]: every other running child is stopped, one at a time in
+//     reverse start order; then every non-temporary child is started again in
+//     start order. Temporary siblings are stopped and removed; non-temporary
+//     siblings that were not running (stopped by Terminate, or transient after
+//     a normal exit) are started too.
+//   - [RestForOne]: as OneForAll, for the child that exited and the children
+//     added after it; earlier children are not touched.
+//
+// A group restart counts as one restart. A sibling that exits by itself while
+// a group restart is about to stop it counts as stopped, not as a new failure.
+//
+// # Restart intensity
+//
+// A supervisor allows at most maxRestarts restarts within any sliding window
+// of length period, the window's boundary included ([WithIntensity]; the
+// default is 3 restarts in 5 seconds, Elixir's default, where OTP's is 1).
+// maxRestarts = 0 means that the first restart needed gives up. When a
+// restart would exceed the intensity, the supervisor does not perform it:
+// it stops all children in reverse start order and Serve returns an error that
+// matches [ErrIntensityExceeded] and wraps the failure that asked for the
+// restart, so that errors.Is and errors.As still reach it (for example the
+// [*PanicError] of a worker several levels down). Restarts asked for with
+// Restart, and stops with Terminate, are not counted.
+//
+// # Nesting
+//
+// A nested supervisor whose Serve returns an error is a failing child of its
+// parent, which applies its own policy, strategy and intensity; with
+// nested supervisors the number of restarts before the root gives up is the
+// product of the intensities on the way. A Supervisor can be served again
+// after its Serve returned, which is what a parent's restart does: its
+// children's specs persist, their run state (restart counts, last errors)
+// resets, and temporary children are gone. A second Serve while one is
+// running returns [ErrAlreadyServing] at once.
+//
+// # Shutdown
+//
+// When Serve's context is done, when automatic shutdown fires, or when the
+// intensity is exceeded, the children are stopped one at a time in reverse
+// start order: the supervisor cancels the child's context and waits up to its
+// shutdown timeout ([WithShutdownTimeout]; default 5 seconds for a worker,
+// no limit for a nested *Supervisor, which bounds its own children; zero means
+// no limit). Children that exit by themselves during shutdown are not
+// restarted. Serve returns only when every child has returned or has been
+// declared stuck. After a shutdown caused by its context or by automatic
+// shutdown, Serve returns nil; it joins a [*StuckError] for each child still
+// stuck, including those that nested supervisors report while they stop.
+//
+// # Stuck children
+//
+// Go cannot kill a goroutine. A child that has not returned when its shutdown
+// timeout expires is declared Stuck: Children shows it, it is logged at error
+// level with its stack, waiting Terminate and Remove calls return its
+// [*StuckError] (which carries the goroutine's stack, taken from a dump of all
+// goroutines at that moment), and Serve's error names it if it is still stuck
+// when Serve returns. The supervisor never starts a second copy of a child
+// while an earlier copy may still run: a restart that finds the child stuck
+// waits until the old goroutine returns, then starts it. This holds across
+// Serve calls: a supervisor served again while an earlier copy of a child
+// still runs keeps that child Stuck until the copy returns, then starts it.
+//
+// # Significant children
+//
+// With WithAutoShutdown([AnySignificant]) the supervisor shuts down, and Serve
+// returns nil, when a child marked [Significant] exits by itself and is not
+// restarted: a transient child's normal exit or a temporary child's exit.
+// With [AllSignificant] it shuts down when the last significant child has
+// done so. Terminate and group restarts never trigger it. Add rejects
+// Significant on a Permanent child and under auto shutdown [Never].
+//
+// # Dynamic API
+//
+// Add, Terminate, Restart, Remove and Children are synchronous, like OTP's,
+// and safe to call from any goroutine, including a child's own Serve:
+// Terminate and Remove return once the child has returned or been declared
+// stuck. A child that calls Terminate or Remove on itself cannot wait for its
+// own return: the call cancels its context and returns nil at once, and the
+// supervisor records the child as stopped (or deletes it) when it returns,
+// declaring it stuck if it does not return within its shutdown timeout. A
+// call that waits for an ancestor of the calling child (for example a worker
+// that removes its own parent supervisor from the grandparent) waits until
+// the caller is declared stuck, so do not do that. Before Serve and after it
+// returned the calls edit the specs for the next Serve: Terminate marks a
+// child so that Serve leaves it Stopped, Restart clears that mark. While the
+// supervisor shuts down, Add and Restart do the same, and Terminate and Remove
+// wait for the child to be stopped by the shutdown.
+//
+// # Logging
+//
+// Failures (warning), stuck children (error, with the stack) and exceeded
+// intensity (error) are logged through log/slog: [WithLogger] chooses the
+// logger, slog.Default() otherwise. The level is checked before anything is
+// formatted.
+//
+// # Costs
+//
+// Each supervisor is one goroutine, the one that calls Serve, which owns all
+// of its state and sleeps while nothing happens: no polling, and no helper
+// goroutine per child. Each child costs its own goroutine (running its Serve)
+// and a small record. Exits reach the supervisor through a mailbox that never
+// blocks the child, and one timer bounds the stop in progress.
+package arbor

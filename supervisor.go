@@ -1,0 +1,824 @@
+package arbor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/arborgo/arbor/internal/gstack"
+)
+
+// Supervisor runs a set of children and restarts them by its strategy within
+// its restart intensity. Create one with New; its methods are safe to call
+// from any goroutine, including from inside its children. A *Supervisor is a
+// Worker, so supervisors nest into trees.
+type Supervisor struct {
+	name string
+	cfg  config
+
+	mu      sync.Mutex
+	serving bool
+	inbox   []message     // exits and requests for the loop; guarded by mu
+	wake    chan struct{} // size 1: a doorbell that coalesces posts to inbox
+
+	// The children in start order, indexed by name. The loop goroutine owns
+	// them while the supervisor serves; mu guards them otherwise.
+	head, tail *child
+	byName     map[string]*child
+	runs       uint64 // serial of the last copy started
+
+	l loop // the serving goroutine's own state, reset by each Serve
+}
+
+// loop is the state of one Serve call, owned by its goroutine.
+type loop struct {
+	base       context.Context // Serve's values without its cancellation
+	started    time.Time
+	spare      []message // the inbox's second buffer
+	jobs       []job     // queued stops and group restarts; jobs[0] runs
+	cur        *child    // the child being stopped, waited for with timer
+	timer      *time.Timer
+	shutting   bool
+	reason     error   // why the supervisor shuts down, nil for a clean stop
+	stuckBelow []error // stuck children reported by nested supervisors during shutdown
+	window     window
+}
+
+// job stops children one at a time in order, then starts children in order.
+type job struct {
+	stop  []*child
+	start []*child
+}
+
+// message is an exit of a child copy, or a request when req is set.
+type message struct {
+	c   *child
+	run uint64
+	err error
+	req *request
+}
+
+type reqKind uint8
+
+const (
+	reqAdd reqKind = iota
+	reqTerminate
+	reqRestart
+	reqRemove
+	reqChildren
+)
+
+// request is a call of the dynamic API, answered on reply.
+type request struct {
+	kind  reqKind
+	name  string
+	c     *child      // reqAdd: the new child
+	self  uint64      // the caller's own copy of a child of this supervisor, or 0
+	reply chan answer // size 1, so that answering never blocks the loop
+}
+
+type answer struct {
+	err   error
+	infos []ChildInfo
+}
+
+// New returns a supervisor with the given name and options. It never fails: a
+// bad option makes Serve return an error (matching ErrInvalid) before any
+// child starts. The name must be non-empty and free of '/'.
+func New(name string, opts ...Option) *Supervisor {
+	return &Supervisor{
+		name:   name,
+		cfg:    newConfig(name, opts),
+		wake:   make(chan struct{}, 1),
+		byName: make(map[string]*child),
+	}
+}
+
+// Add adds a child named name that runs w. While the supervisor serves, the
+// child starts at once, after every child added before it; otherwise it
+// starts when Serve does. Add returns an error matching ErrAlreadyExists if
+// the name is taken, and one matching ErrInvalid for an empty name, a name
+// with '/', a nil worker or a bad option.
+func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if isNil(w) {
+		return invalidf("nil worker for child %q", name)
+	}
+	if w == Worker(s) {
+		return invalidf("supervisor %q cannot supervise itself", s.name)
+	}
+	var spec childSpec
+	for _, o := range opts {
+		if o == nil {
+			return invalidf("nil ChildOption for child %q", name)
+		}
+		o.applyChild(&spec)
+	}
+	if spec.err != nil {
+		return fmt.Errorf("child %q: %w", name, spec.err)
+	}
+	if !spec.timeoutSet {
+		spec.timeout = timeoutFor(w)
+	}
+	if spec.significant {
+		switch {
+		case s.cfg.autoShutdown == Never:
+			return invalidf("child %q is significant but supervisor %q has auto shutdown never", name, s.name)
+		case spec.restart == Permanent:
+			return invalidf("child %q is significant and permanent", name)
+		}
+	}
+	c := &child{name: name, worker: w, childSpec: spec}
+	return s.call(&request{kind: reqAdd, name: name, c: c}).err
+}
+
+// Terminate stops the named child and keeps it, Stopped, until Restart or a
+// group restart starts it again (OTP's terminate_child). It cancels the
+// child's context and returns once the child has returned, or with a
+// *StuckError once it has been declared stuck. Terminate on a child that is
+// not running returns nil. A temporary child is removed when it stops.
+//
+// Called by a child on itself, Terminate cannot wait for its caller: it
+// cancels the caller's context and returns nil at once, and the child is
+// Stopped when it returns. Before Serve or after it returned, Terminate marks
+// the child so that the next Serve leaves it Stopped.
+func (s *Supervisor) Terminate(name string) error {
+	return s.call(&request{kind: reqTerminate, name: name, self: s.callerRun()}).err
+}
+
+// Restart starts the named child if it is Stopped (OTP's restart_child). It
+// returns an error matching ErrRunning if the child is running, restarting,
+// stopping or stuck, and ErrNotFound if there is no such child. Starts by
+// Restart do not count against the restart intensity. Before Serve, after it
+// returned or while it shuts down, Restart undoes an earlier Terminate for
+// the next Serve.
+func (s *Supervisor) Restart(name string) error {
+	return s.call(&request{kind: reqRestart, name: name}).err
+}
+
+// Remove stops the named child if it runs, as Terminate does, then deletes it.
+// If the child is stuck, Remove returns its *StuckError and the child is
+// deleted when its copy returns; until then its name stays taken. Called by a
+// child on itself, Remove cancels the caller's context, returns nil at once,
+// and deletes the child when it returns.
+func (s *Supervisor) Remove(name string) error {
+	return s.call(&request{kind: reqRemove, name: name, self: s.callerRun()}).err
+}
+
+// Children returns a description of every child in start order.
+func (s *Supervisor) Children() []ChildInfo {
+	return s.call(&request{kind: reqChildren}).infos
+}
+
+// call runs a request on the loop while the supervisor serves, or directly
+// under the mutex when it does not.
+func (s *Supervisor) call(req *request) answer {
+	s.mu.Lock()
+	s.lazyInit()
+	if !s.serving {
+		s.drainOffline()
+		a := s.offline(req)
+		s.mu.Unlock()
+		return a
+	}
+	req.reply = make(chan answer, 1)
+	s.inbox = append(s.inbox, message{req: req})
+	s.mu.Unlock()
+	s.ring()
+	return <-req.reply
+}
+
+// lazyInit makes a zero Supervisor usable. Called with mu held.
+func (s *Supervisor) lazyInit() {
+	if s.byName == nil {
+		s.byName = make(map[string]*child)
+		s.wake = make(chan struct{}, 1)
+		s.cfg = newConfig(s.name, nil)
+	}
+}
+
+// post hands a child's exit to the supervisor. It never blocks: the inbox
+// grows by at most one message per copy started.
+func (s *Supervisor) post(m message) {
+	s.mu.Lock()
+	s.inbox = append(s.inbox, m)
+	s.mu.Unlock()
+	s.ring()
+}
+
+func (s *Supervisor) ring() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // the loop has a wake-up pending and will see the message
+	}
+}
+
+// Serve starts the children in the order they were added and supervises them
+// until ctx is done, automatic shutdown fires or the restart intensity is
+// exceeded; then it stops every child in reverse start order and returns.
+//
+// Serve returns nil after a shutdown caused by ctx or by automatic shutdown,
+// an error matching ErrIntensityExceeded (and reaching the last failure) when
+// intensity was exceeded, and joins a *StuckError for each child still stuck
+// when it returns. It returns an error matching ErrInvalid at once if an
+// option given to New was bad, ErrAlreadyServing if another Serve of s is
+// running, and nil at once, starting nothing, if ctx is already done.
+func (s *Supervisor) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	s.lazyInit()
+	if err := s.cfg.err; err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("supervisor %q: %w", s.name, err)
+	}
+	if s.serving {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrAlreadyServing, s.name)
+	}
+	if ctx.Err() != nil {
+		s.mu.Unlock()
+		return nil
+	}
+	s.drainOffline()
+	s.serving = true
+	s.mu.Unlock()
+
+	l := &s.l
+	timer := l.timer
+	if timer == nil {
+		timer = time.NewTimer(time.Hour)
+	}
+	timer.Stop()
+	*l = loop{
+		base:    context.WithoutCancel(ctx),
+		started: time.Now(),
+		spare:   l.spare,
+		timer:   timer,
+		window:  window{max: s.cfg.maxRestarts, period: s.cfg.period},
+	}
+	s.begin()
+	done := ctx.Done()
+	for !l.shutting || l.cur != nil || len(l.jobs) > 0 {
+		select {
+		case <-s.wake:
+			s.drain()
+		case <-done:
+			done = nil
+			s.shutdown(nil)
+		case <-l.timer.C:
+			s.timedOut()
+		}
+		s.advance()
+	}
+	return s.end()
+}
+
+// begin starts the children of a new Serve in start order.
+func (s *Supervisor) begin() {
+	for c := s.head; c != nil; {
+		next := c.next
+		c.restarts, c.lastErr = 0, nil
+		c.held, c.pendingStarts, c.startOnReturn = false, 0, false
+		c.userStopped = c.holdOff
+		switch {
+		case c.alive: // a stuck copy from an earlier Serve still runs
+			c.state = Stuck
+			c.startOnReturn = !c.holdOff
+		case c.holdOff:
+			c.state = Stopped
+		default:
+			s.start(c)
+		}
+		c = next
+	}
+}
+
+// end finishes a Serve: it works out the result, forgets temporary children
+// and hands the children back to the mutex.
+func (s *Supervisor) end() error {
+	l := &s.l
+	l.timer.Stop()
+	var errs []error
+	if l.reason != nil {
+		errs = append(errs, l.reason)
+	}
+	errs = append(errs, l.stuckBelow...)
+	for c := s.head; c != nil; {
+		next := c.next
+		c.held, c.pendingStarts, c.startOnReturn = false, 0, false
+		switch {
+		case c.alive:
+			errs = append(errs, c.stuck)
+			if c.restart == Temporary {
+				c.removeOnStop = true
+			}
+		case c.restart == Temporary:
+			s.delete(c)
+		}
+		c = next
+	}
+	s.mu.Lock()
+	s.serving = false
+	s.drainOffline()
+	s.mu.Unlock()
+	l.base = nil
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return errors.Join(errs...)
+}
+
+// drain handles what arrived in the inbox.
+func (s *Supervisor) drain() {
+	s.mu.Lock()
+	batch := s.inbox
+	s.inbox = s.l.spare
+	s.mu.Unlock()
+	for i := range batch {
+		m := batch[i]
+		batch[i] = message{}
+		if m.req != nil {
+			s.handle(m.req)
+		} else {
+			s.exit(m.c, m.run, m.err)
+		}
+	}
+	s.l.spare = batch[:0]
+}
+
+// start runs a new copy of c.
+func (s *Supervisor) start(c *child) {
+	s.runs++
+	ctx, cancel := context.WithCancelCause(s.l.base)
+	c.run, c.cancel, c.alive = s.runs, cancel, true
+	c.stopping, c.held, c.stuck = false, false, nil
+	c.state = Running
+	go childMain(s, c.run, c, ctx)
+}
+
+// exit handles the return of copy run of c.
+func (s *Supervisor) exit(c *child, run uint64, err error) {
+	if c.removed || run != c.run || !c.alive {
+		return // not the current copy
+	}
+	l := &s.l
+	c.alive = false
+	c.cancel(nil)
+	c.cancel = nil
+	if c == l.cur {
+		l.timer.Stop()
+		l.cur = nil
+	}
+	if c.stuck != nil {
+		s.log(slog.LevelWarn, "arbor: stuck child returned", c, err)
+		c.stuck = nil
+	}
+	if c.stopping || c.held || l.shutting {
+		if l.shutting && errors.Is(err, ErrStuck) {
+			l.stuckBelow = append(l.stuckBelow, err) // a nested supervisor left a stuck child
+		}
+		if !c.stopping && err != nil { // it failed by itself before being stopped
+			c.lastErr = err
+			s.log(slog.LevelWarn, "arbor: child failed", c, err)
+		}
+		c.stopping, c.held = false, false
+		s.stopped(c)
+		return
+	}
+	s.exited(c, err)
+}
+
+// stopped settles a child that returned after the supervisor stopped it (or
+// was about to).
+func (s *Supervisor) stopped(c *child) {
+	switch {
+	case c.removeOnStop || c.restart == Temporary:
+		s.delete(c)
+		return
+	case c.startOnReturn && !s.l.shutting:
+		c.startOnReturn = false
+		s.start(c)
+	case c.pendingStarts > 0 && !c.userStopped && !s.l.shutting:
+		c.state = Restarting
+	default:
+		c.state = Stopped
+	}
+	s.answerWaiters(c, nil)
+}
+
+// exited applies the restart policy and strategy to a child that returned by
+// itself.
+func (s *Supervisor) exited(c *child, err error) {
+	failed := err != nil
+	if failed {
+		c.lastErr = err
+		s.log(slog.LevelWarn, "arbor: child failed", c, err)
+	}
+	if !c.restart.restarts(failed) {
+		if c.restart == Temporary {
+			s.delete(c)
+		} else {
+			c.state = Stopped
+		}
+		if c.significant {
+			s.significantExit()
+		}
+		return
+	}
+	if !s.l.window.allow(time.Since(s.l.started)) {
+		s.escalate(c, err)
+		return
+	}
+	if s.cfg.strategy == OneForOne {
+		c.restarts++
+		s.start(c)
+		return
+	}
+	s.groupRestart(c)
+}
+
+// groupRestart queues the OneForAll or RestForOne restart that c's exit calls
+// for: stop the group's running children in reverse start order, then start
+// its non-temporary children in start order.
+func (s *Supervisor) groupRestart(c *child) {
+	g := s.group(s.cfg.strategy, c)
+	var j job
+	for i := len(g) - 1; i >= 0; i-- {
+		if x := g[i]; x.alive {
+			x.held = true
+			j.stop = append(j.stop, x)
+		}
+	}
+	for _, x := range g {
+		if x.restart == Temporary {
+			continue
+		}
+		x.pendingStarts++
+		x.userStopped = false
+		if !x.alive {
+			x.state = Restarting
+		}
+		j.start = append(j.start, x)
+	}
+	s.l.jobs = append(s.l.jobs, j)
+}
+
+// advance runs queued jobs as far as they go without waiting for a child.
+func (s *Supervisor) advance() {
+	l := &s.l
+	for l.cur == nil && len(l.jobs) > 0 {
+		j := &l.jobs[0]
+		if len(j.stop) > 0 {
+			x := j.stop[0]
+			j.stop = j.stop[1:]
+			if x.alive && x.stuck == nil {
+				s.beginStop(x)
+			}
+			continue
+		}
+		for _, x := range j.start {
+			x.pendingStarts--
+			switch {
+			case x.removed || x.userStopped || l.shutting:
+			case x.alive: // a stuck copy: start it again when it returns
+				if x.stuck != nil {
+					x.startOnReturn = true
+					x.restarts++
+				}
+			default:
+				x.restarts++
+				s.start(x)
+			}
+		}
+		l.jobs[0] = job{}
+		l.jobs = l.jobs[1:]
+	}
+}
+
+// beginStop cancels c and waits for it, up to its shutdown timeout.
+func (s *Supervisor) beginStop(c *child) {
+	if !c.stopping {
+		c.stopping = true
+		c.cancel(nil)
+	}
+	c.state = Stopping
+	s.l.cur = c
+	if c.timeout > 0 {
+		s.l.timer.Reset(c.timeout)
+	}
+}
+
+// timedOut declares the child being stopped stuck.
+func (s *Supervisor) timedOut() {
+	c := s.l.cur
+	if c == nil {
+		return
+	}
+	s.l.cur = nil
+	c.state = Stuck
+	c.stuck = &StuckError{
+		Supervisor: s.name,
+		Child:      c.name,
+		Stack:      gstack.Find(s.frame(c.run)),
+	}
+	s.log(slog.LevelError, "arbor: child stuck", c, c.stuck, slog.String("stack", string(c.stuck.Stack)))
+	s.answerWaiters(c, c.stuck)
+}
+
+// escalate shuts the supervisor down because c's restart would exceed the
+// restart intensity.
+func (s *Supervisor) escalate(c *child, err error) {
+	c.state = Stopped
+	if err == nil {
+		err = fmt.Errorf("child %q exited normally", c.name)
+	}
+	reason := fmt.Errorf("%w: supervisor %q: more than %d restarts in %v; last: child %q: %w",
+		ErrIntensityExceeded, s.name, s.cfg.maxRestarts, s.cfg.period, c.name, err)
+	s.log(slog.LevelError, "arbor: restart intensity exceeded", c, err)
+	s.shutdown(reason)
+}
+
+// significantExit applies automatic shutdown after a significant child exited
+// without being restarted.
+func (s *Supervisor) significantExit() {
+	switch s.cfg.autoShutdown {
+	case AnySignificant:
+		s.shutdown(nil)
+	case AllSignificant:
+		for x := s.head; x != nil; x = x.next {
+			if x.significant && (x.alive || x.state != Stopped) {
+				return
+			}
+		}
+		s.shutdown(nil)
+	}
+}
+
+// shutdown drops queued jobs and queues the stop of every running child in
+// reverse start order.
+func (s *Supervisor) shutdown(reason error) {
+	l := &s.l
+	if l.shutting {
+		return
+	}
+	l.shutting, l.reason = true, reason
+	var stop []*child
+	for x := s.tail; x != nil; x = x.prev {
+		x.startOnReturn = false
+		if x.alive {
+			stop = append(stop, x)
+		} else if x.state == Restarting {
+			x.state = Stopped
+		}
+	}
+	clear(l.jobs)
+	l.jobs = append(l.jobs[:0], job{stop: stop})
+}
+
+// handle answers a request while the supervisor serves.
+func (s *Supervisor) handle(req *request) {
+	if req.kind == reqChildren {
+		req.reply <- answer{infos: s.snapshot()}
+		return
+	}
+	if s.l.shutting && (req.kind == reqAdd || req.kind == reqRestart) {
+		req.reply <- s.offline(req) // it edits the specs for the next Serve
+		return
+	}
+	if req.kind == reqAdd {
+		if s.byName[req.name] != nil {
+			req.reply <- answer{err: fmt.Errorf("%w: %q", ErrAlreadyExists, req.name)}
+			return
+		}
+		s.link(req.c)
+		s.start(req.c)
+		req.reply <- answer{}
+		return
+	}
+	c := s.byName[req.name]
+	if c == nil {
+		req.reply <- answer{err: fmt.Errorf("%w: %q", ErrNotFound, req.name)}
+		return
+	}
+	if req.kind == reqRestart {
+		if c.alive || c.state == Restarting {
+			req.reply <- answer{err: fmt.Errorf("%w: %q is %v", ErrRunning, c.name, c.state)}
+			return
+		}
+		c.userStopped, c.holdOff = false, false
+		s.start(c)
+		req.reply <- answer{}
+		return
+	}
+	// Terminate or Remove.
+	c.userStopped, c.startOnReturn = true, false
+	if req.kind == reqRemove {
+		c.removeOnStop = true
+	}
+	switch {
+	case !c.alive:
+		if c.removeOnStop || c.restart == Temporary {
+			s.delete(c)
+		} else {
+			c.state = Stopped
+		}
+		req.reply <- answer{}
+		return
+	case c.stuck != nil:
+		req.reply <- answer{err: c.stuck}
+		return
+	case req.self != 0 && req.self == c.run:
+		// The child asked to stop itself: it cannot wait for its own return.
+		if !c.stopping {
+			c.stopping = true
+			c.cancel(nil)
+			c.state = Stopping
+		}
+		req.reply <- answer{}
+	default:
+		c.waiters = append(c.waiters, req)
+	}
+	if !s.l.shutting && !c.held {
+		c.held = true
+		s.l.jobs = append(s.l.jobs, job{stop: []*child{c}})
+	}
+}
+
+// offline answers a request while no loop runs (mu held), or a request that
+// only edits specs during shutdown.
+func (s *Supervisor) offline(req *request) answer {
+	if req.kind == reqChildren {
+		return answer{infos: s.snapshot()}
+	}
+	if req.kind == reqAdd {
+		if s.byName[req.name] != nil {
+			return answer{err: fmt.Errorf("%w: %q", ErrAlreadyExists, req.name)}
+		}
+		s.link(req.c)
+		return answer{}
+	}
+	c := s.byName[req.name]
+	if c == nil {
+		return answer{err: fmt.Errorf("%w: %q", ErrNotFound, req.name)}
+	}
+	switch req.kind {
+	case reqRestart:
+		if c.alive {
+			return answer{err: fmt.Errorf("%w: %q is %v", ErrRunning, c.name, c.state)}
+		}
+		c.holdOff, c.userStopped = false, false
+	case reqTerminate:
+		c.holdOff = true
+		if c.alive {
+			return answer{err: c.stuck}
+		}
+	case reqRemove:
+		if c.alive {
+			c.removeOnStop = true
+			return answer{err: c.stuck}
+		}
+		s.delete(c)
+	}
+	return answer{}
+}
+
+// drainOffline settles exits that arrived while no loop ran and answers
+// requests left in the inbox when a loop ended. Called with mu held.
+func (s *Supervisor) drainOffline() {
+	for i, m := range s.inbox {
+		s.inbox[i] = message{}
+		if m.req != nil {
+			m.req.reply <- s.offline(m.req)
+			continue
+		}
+		c := m.c
+		if c.removed || m.run != c.run || !c.alive {
+			continue
+		}
+		c.alive, c.stopping, c.stuck = false, false, nil
+		c.cancel(nil)
+		c.cancel = nil
+		if c.removeOnStop || c.restart == Temporary {
+			s.delete(c)
+		} else {
+			c.state = Stopped
+		}
+	}
+	s.inbox = s.inbox[:0]
+}
+
+// answerWaiters answers the Terminate and Remove calls waiting for c.
+func (s *Supervisor) answerWaiters(c *child, err error) {
+	for i, w := range c.waiters {
+		w.reply <- answer{err: err}
+		c.waiters[i] = nil
+	}
+	c.waiters = c.waiters[:0]
+}
+
+func (s *Supervisor) snapshot() []ChildInfo {
+	infos := make([]ChildInfo, 0, len(s.byName))
+	for c := s.head; c != nil; c = c.next {
+		infos = append(infos, c.info())
+	}
+	return infos
+}
+
+// link appends c to the children.
+func (s *Supervisor) link(c *child) {
+	c.prev = s.tail
+	if s.tail != nil {
+		s.tail.next = c
+	} else {
+		s.head = c
+	}
+	s.tail = c
+	s.byName[c.name] = c
+}
+
+// delete removes c from the children and answers its waiters.
+func (s *Supervisor) delete(c *child) {
+	c.removed = true
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		s.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		s.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+	delete(s.byName, c.name)
+	c.state = Stopped
+	s.answerWaiters(c, nil)
+}
+
+// childMainName is the traceback name of childMain.
+var childMainName = runtime.FuncForPC(reflect.ValueOf(childMain).Pointer()).Name()
+
+// frame is the start of the childMain frame that runs copy run of a child of
+// s, as goroutine dumps print it.
+func (s *Supervisor) frame(run uint64) []byte {
+	return gstack.Frame(childMainName, reflect.ValueOf(s).Pointer(), uintptr(run))
+}
+
+// callerRun returns the copy of a child of s that the calling goroutine runs,
+// or 0 if it runs none.
+func (s *Supervisor) callerRun() uint64 {
+	run, _ := gstack.Own(gstack.Frame(childMainName, reflect.ValueOf(s).Pointer()))
+	return run
+}
+
+// log reports an event about child c, if the logger wants its level.
+func (s *Supervisor) log(level slog.Level, msg string, c *child, err error, attrs ...slog.Attr) {
+	if s.cfg.quiet {
+		return
+	}
+	lg := s.cfg.logger
+	if lg == nil {
+		lg = slog.Default()
+	}
+	ctx := s.l.base
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if !lg.Enabled(ctx, level) {
+		return
+	}
+	attrs = append(attrs,
+		slog.String("supervisor", s.name),
+		slog.String("child", c.name),
+		slog.Int("restarts", c.restarts),
+	)
+	if err != nil {
+		attrs = append(attrs, slog.Any("error", err))
+		var pe *PanicError
+		if errors.As(err, &pe) {
+			attrs = append(attrs, slog.String("panic_stack", string(pe.Stack)))
+		}
+	}
+	lg.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// isNil reports whether w is nil or holds a nil pointer or func.
+func isNil(w Worker) bool {
+	if w == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(w); v.Kind() {
+	case reflect.Pointer, reflect.Func:
+		return v.IsNil()
+	}
+	return false
+}
