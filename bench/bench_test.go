@@ -1,0 +1,368 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/arborgo/arbor"
+	"github.com/thejerf/suture/v4"
+)
+
+// work is the body of every child in these benchmarks.
+type work = func(ctx context.Context) error
+
+// An impl builds a supervisor that runs n copies of w as its children and
+// returns its Serve. Everything per child is allocated in build, so that
+// memory measured after build and Serve is the cost of supervision (plus
+// the goroutines themselves).
+type impl struct {
+	name  string
+	build func(n int, w work) func(ctx context.Context) error
+}
+
+var impls = []impl{
+	{"arbor", buildArbor},
+	{"suture", buildSuture},
+	{"raw", buildRaw},
+}
+
+// buildArbor: default OneForOne, Permanent children, no logging, and a
+// restart intensity that is never exceeded (at most MaxInt32 restarts within
+// one nanosecond), so no benchmark escalates.
+func buildArbor(n int, w work) func(ctx context.Context) error {
+	s := arbor.New("bench", arbor.WithLogger(nil), arbor.WithIntensity(math.MaxInt32, time.Nanosecond))
+	for i := range n {
+		if err := s.Add("c"+strconv.Itoa(i), arbor.WorkerFunc(w)); err != nil {
+			panic(err)
+		}
+	}
+	return s.Serve
+}
+
+// sutureFunc adapts a func to suture.Service. Its String method gives suture
+// the service's name, as a real service would; without it suture formats the
+// func value with %#v on every Add.
+type sutureFunc func(ctx context.Context) error
+
+func (f sutureFunc) Serve(ctx context.Context) error { return f(ctx) }
+func (f sutureFunc) String() string                  { return "child" }
+
+// buildSuture: a failure threshold that is never reached, so suture never
+// backs off, no jitter, and an EventHook that drops every event (the default
+// one logs each failure with log.Print). Panics are recovered, as by
+// default.
+func buildSuture(n int, w work) func(ctx context.Context) error {
+	s := suture.New("bench", suture.Spec{
+		EventHook:        func(suture.Event) {},
+		FailureThreshold: math.MaxFloat64,
+		FailureBackoff:   time.Nanosecond, // never used; 0 would mean the 15 s default
+		BackoffJitter:    suture.NoJitter{},
+	})
+	for range n {
+		s.Add(sutureFunc(w))
+	}
+	return s.Serve
+}
+
+// raw is the smallest supervisor that does the same job: one loop that
+// starts each run in a new goroutine with its own context.WithCancel, starts
+// a new run when one returns an error or panics, and on cancellation waits
+// for every run to return. It keeps no names, no state, no intensity, no
+// stack trace of a panic and stops all children at once rather than in
+// order: a lower bound, not a usable supervisor.
+type raw struct {
+	w       work
+	cancels []context.CancelFunc
+	exits   chan int // index of the child whose run returned with a failure (>= 0) or cleanly (^i)
+}
+
+func buildRaw(n int, w work) func(ctx context.Context) error {
+	r := &raw{w: w, cancels: make([]context.CancelFunc, n), exits: make(chan int)}
+	return r.Serve
+}
+
+func (r *raw) start(ctx context.Context, i int) {
+	cctx, cancel := context.WithCancel(ctx)
+	r.cancels[i] = cancel
+	go func() {
+		failed := true
+		defer func() {
+			recover()
+			if failed {
+				r.exits <- i
+			} else {
+				r.exits <- ^i
+			}
+		}()
+		failed = r.w(cctx) != nil
+	}()
+}
+
+func (r *raw) Serve(ctx context.Context) error {
+	for i := range r.cancels {
+		r.start(ctx, i)
+	}
+	alive := len(r.cancels)
+	for {
+		select {
+		case i := <-r.exits:
+			failed := i >= 0
+			if !failed {
+				i = ^i
+			}
+			r.cancels[i]()
+			if failed && ctx.Err() == nil {
+				r.start(ctx, i)
+			} else {
+				alive--
+			}
+		case <-ctx.Done():
+			for ; alive > 0; alive-- {
+				i := <-r.exits
+				if i < 0 {
+					i = ^i
+				}
+				r.cancels[i]()
+			}
+			return nil
+		}
+	}
+}
+
+var errFail = errors.New("child failed")
+
+// serve runs serve in a new goroutine; the returned channel yields its
+// result.
+func serve(ctx context.Context, serve func(context.Context) error) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx) }()
+	return done
+}
+
+// checkServe fails b if Serve returned an error other than the one each
+// implementation returns for a cancelled context.
+func checkServe(b *testing.B, err error) {
+	b.Helper()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		b.Fatalf("Serve: %v", err)
+	}
+}
+
+// noLeak fails b if more goroutines run than before the benchmark once
+// everything has had a few seconds to finish.
+func noLeak(b *testing.B, before int) {
+	b.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			if len(buf) > 8000 {
+				buf = append(buf[:8000:8000], "\n..."...)
+			}
+			b.Fatalf("%d goroutines leaked:\n%s", runtime.NumGoroutine()-before, bytes.TrimSpace(buf))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// inUse returns the memory held by the heap and by goroutine stacks after a
+// full collection.
+func inUse() (heap, stack uint64) {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse, m.StackInuse
+}
+
+// BenchmarkStartStop starts N idle children, waits until every one runs,
+// then cancels Serve's context and waits for Serve to return.
+//
+// ns/child is the time of start plus stop per child (start-ns/child and
+// stop-ns/child split it); Add is not timed. B/child is the heap and stack
+// memory in use per child while all N are idle, against a baseline taken
+// before the supervisor was created, so it includes the child's goroutine,
+// context and the supervisor's bookkeeping; heap-B/child and stack-B/child
+// split it. stack-B/child depends on the runtime's adaptive initial stack
+// size (GODEBUG adaptivestackstart): the collection that takes the baseline
+// sees only the harness's few deep stacks and sets it to 4 KiB, and children
+// get 2 KiB stacks only once a collection during the start has seen idle
+// children. Run with GODEBUG=adaptivestackstart=0 to compare fixed 2 KiB
+// stacks; see README.md.
+func BenchmarkStartStop(b *testing.B) {
+	for _, im := range impls {
+		b.Run(im.name, func(b *testing.B) {
+			for _, n := range []int{1000, 10000, 100000} {
+				b.Run("N="+strconv.Itoa(n), func(b *testing.B) { benchStartStop(b, im, n) })
+			}
+		})
+	}
+}
+
+func benchStartStop(b *testing.B, im impl, n int) {
+	g0 := runtime.NumGoroutine()
+	var startT, stopT time.Duration
+	var heapPer, stackPer float64
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		heap0, stack0 := inUse()
+		var running atomic.Int64
+		allUp := make(chan struct{})
+		srv := im.build(n, func(ctx context.Context) error {
+			if running.Add(1) == int64(n) {
+				close(allUp)
+			}
+			<-ctx.Done()
+			return nil
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		b.StartTimer()
+
+		t0 := time.Now()
+		done := serve(ctx, srv)
+		<-allUp
+		t1 := time.Now()
+
+		b.StopTimer()
+		heap1, stack1 := inUse()
+		heapPer += (float64(heap1) - float64(heap0)) / float64(n)
+		stackPer += (float64(stack1) - float64(stack0)) / float64(n)
+		b.StartTimer()
+
+		t2 := time.Now()
+		cancel()
+		err := <-done
+		t3 := time.Now()
+
+		checkServe(b, err)
+		startT += t1.Sub(t0)
+		stopT += t3.Sub(t2)
+	}
+	b.StopTimer()
+	per := float64(n * b.N)
+	b.ReportMetric(float64((startT+stopT).Nanoseconds())/per, "ns/child")
+	b.ReportMetric(float64(startT.Nanoseconds())/per, "start-ns/child")
+	b.ReportMetric(float64(stopT.Nanoseconds())/per, "stop-ns/child")
+	b.ReportMetric((heapPer+stackPer)/float64(b.N), "B/child")
+	b.ReportMetric(heapPer/float64(b.N), "heap-B/child")
+	b.ReportMetric(stackPer/float64(b.N), "stack-B/child")
+	noLeak(b, g0)
+}
+
+// BenchmarkRestartLatency runs one child. Each run records the time it
+// entered Serve, waits for a signal from the benchmark goroutine and then
+// records the time and fails (returns an error, or panics in /panic). The
+// latency of a restart is the time from one run's failure to the next run's
+// entry; p50-ns and p99-ns are over b.N restarts.
+func BenchmarkRestartLatency(b *testing.B) {
+	for _, im := range impls {
+		b.Run(im.name, func(b *testing.B) {
+			b.Run("error", func(b *testing.B) { benchRestartLatency(b, im, false) })
+			b.Run("panic", func(b *testing.B) { benchRestartLatency(b, im, true) })
+		})
+	}
+}
+
+func benchRestartLatency(b *testing.B, im impl, panics bool) {
+	g0 := runtime.NumGoroutine()
+	samples := make([]time.Duration, 0, b.N)
+	var failedAt time.Time // when the last run failed; zero before the first
+	signal := make(chan struct{})
+	measured := make(chan struct{})
+	srv := im.build(1, func(ctx context.Context) error {
+		// Runs are sequential and the supervisor orders each run's end before
+		// the next one's start, so this state needs no lock.
+		entered := time.Now()
+		if !failedAt.IsZero() {
+			samples = append(samples, entered.Sub(failedAt))
+			if len(samples) == b.N {
+				close(measured)
+			}
+		}
+		select {
+		case <-signal:
+		case <-ctx.Done():
+			return nil
+		}
+		failedAt = time.Now()
+		if panics {
+			panic(errFail)
+		}
+		return errFail
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.ReportAllocs()
+	b.ResetTimer()
+	done := serve(ctx, srv)
+	for range b.N {
+		signal <- struct{}{}
+	}
+	<-measured
+	b.StopTimer()
+	cancel()
+	checkServe(b, <-done)
+
+	slices.Sort(samples)
+	b.ReportMetric(float64(percentile(samples, 0.50).Nanoseconds()), "p50-ns")
+	b.ReportMetric(float64(percentile(samples, 0.99).Nanoseconds()), "p99-ns")
+	noLeak(b, g0)
+}
+
+// percentile returns the q-quantile of sorted (nearest rank).
+func percentile(sorted []time.Duration, q float64) time.Duration {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// BenchmarkRestartThroughput runs children that fail at once on every run,
+// and counts restarts until b.N restarts (runs after each child's first)
+// have happened, then stops. restarts/s is b.N over the time from Serve's
+// start to the run that reached the count.
+func BenchmarkRestartThroughput(b *testing.B) {
+	for _, im := range impls {
+		b.Run(im.name, func(b *testing.B) {
+			for _, n := range []int{1, 100} {
+				b.Run("children="+strconv.Itoa(n), func(b *testing.B) { benchRestartThroughput(b, im, n) })
+			}
+		})
+	}
+}
+
+func benchRestartThroughput(b *testing.B, im impl, n int) {
+	g0 := runtime.NumGoroutine()
+	target := int64(b.N + n) // n first runs, then b.N restarts
+	var runs atomic.Int64
+	var reachedAt time.Time
+	reached := make(chan struct{})
+	srv := im.build(n, func(ctx context.Context) error {
+		if runs.Add(1) == target {
+			reachedAt = time.Now()
+			close(reached)
+		}
+		return errFail
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	b.ReportAllocs()
+	b.ResetTimer()
+	t0 := time.Now()
+	done := serve(ctx, srv)
+	<-reached
+	b.StopTimer()
+	cancel()
+	checkServe(b, <-done)
+
+	elapsed := reachedAt.Sub(t0)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "restarts/s")
+	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N), "ns/restart")
+	noLeak(b, g0)
+}
