@@ -59,6 +59,13 @@ type ChildInfo struct {
 	// LastError is the child's last failure in the current (or last) Serve,
 	// or nil. A *PanicError for a panic, ErrGoexit for runtime.Goexit.
 	LastError error
+	// Failures is the child's count of consecutive failures (exits that
+	// asked for a restart), which its backoff is computed from. It starts
+	// again after the child ran for its backoff reset time, or after Restart.
+	Failures int
+	// NextStart is when a child waiting in backoff (State Restarting) will
+	// start, or zero.
+	NextStart time.Time
 	// Policy is the child's restart policy.
 	Policy RestartPolicy
 	// Significant reports whether the child is significant.
@@ -95,6 +102,14 @@ type child struct {
 
 	stuck   *StuckError // set while stuck
 	waiters []*request  // Terminate and Remove calls waiting for it to stop
+
+	startedAt time.Time // when the newest copy started
+	failures  int       // consecutive failures, for backoff
+	exitErr   error     // what the exit that asked for a restart returned
+	nextStart time.Time // when it starts again, as Children shows it, or zero
+	due       time.Time // when its delayed restart (or group restart) is due
+	slot      int       // index in the pending restarts, or -1
+	group     []*child  // the group restart due with this child's delayed restart
 }
 
 func (c *child) info() ChildInfo {
@@ -103,6 +118,8 @@ func (c *child) info() ChildInfo {
 		State:       c.state,
 		Restarts:    c.restarts,
 		LastError:   c.lastErr,
+		Failures:    c.failures,
+		NextStart:   c.nextStart,
 		Policy:      c.restart,
 		Significant: c.significant,
 	}

@@ -60,13 +60,47 @@
 // A group restart counts as one restart. A sibling that exits by itself while
 // a group restart is about to stop it counts as stopped, not as a new failure.
 //
+// # Restart decisions
+//
+// Besides its policy, a child's restart is decided by what it returns: an
+// error wrapping [ErrDoNotRestart] means "done for good" (never restarted,
+// settled as after a normal exit), and an error wrapping [ErrTerminateTree]
+// shuts down its supervisor, whose Serve returns an error wrapping it, and so
+// every supervisor above it, whatever their policies and intensities.
+// [WithRestartIf] replaces a child's policy decision with a predicate of the
+// error it returned (nil for a normal exit); Temporary children are still
+// never restarted.
+//
+// # Backoff
+//
+// A restart may wait: [WithBackoff] sets a delay policy ([NoBackoff], the
+// default as in OTP; [ConstantBackoff]; [ExponentialBackoff] with a cap,
+// jitter and an optional immediate first restart; or a [Backoff] of your own)
+// for all children when given to New, or for one child when given to Add.
+// The delay depends on the child's count of consecutive failures (every exit
+// that asks for a restart counts, a Permanent child's normal exit included),
+// which starts again when the child has run for [WithBackoffReset] without
+// failing (default [DefaultBackoffReset], 10 minutes, as Kubernetes; zero
+// means never, as systemd), and when Restart starts it. A waiting child is
+// Restarting, with ChildInfo.NextStart and ChildInfo.Failures set; it has no
+// goroutine: the supervisor's own timer starts it. Terminate or Remove cancel
+// the pending start, shutdown never waits for it, and a group restart that
+// includes the child takes its place. A group restart (OneForAll,
+// RestForOne) stops its children at once and starts them again after the
+// delay of the child that triggered it.
+//
 // # Restart intensity
 //
 // A supervisor allows at most maxRestarts restarts within any sliding window
 // of length period, the window's boundary included ([WithIntensity]; the
 // default is 3 restarts in 5 seconds, Elixir's default, where OTP's is 1).
-// maxRestarts = 0 means that the first restart needed gives up. When a
-// restart would exceed the intensity, the supervisor does not perform it:
+// maxRestarts = 0 means that the first restart needed gives up. A restart
+// counts when it is performed: after its backoff delay, and for a group
+// restart when its children start again. So a backoff that spaces restarts
+// further apart than the window never exceeds the intensity (Kubernetes'
+// "never give up"), while no backoff exceeds it fast (OTP's "let it crash,
+// then escalate"). When a restart would exceed the intensity, the
+// supervisor does not perform it:
 // it stops all children in reverse start order and Serve returns an error that
 // matches [ErrIntensityExceeded] and wraps the failure that asked for the
 // restart, so that errors.Is and errors.As still reach it (for example the

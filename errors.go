@@ -37,6 +37,19 @@ var (
 	// being served by another call.
 	ErrAlreadyServing = errors.New("arbor: supervisor is already serving")
 
+	// ErrDoNotRestart, returned or wrapped by a worker, says "I am done for
+	// good": the child is not restarted, whatever its restart policy or
+	// restart predicate, and is settled as after a normal exit (a
+	// significant child then counts as exited). Like suture's ErrDoNotRestart
+	// and systemd's RestartPreventExitStatus.
+	ErrDoNotRestart = errors.New("arbor: do not restart")
+
+	// ErrTerminateTree, returned or wrapped by a worker, shuts down its
+	// supervisor, which returns an error wrapping it; the parent receives
+	// that error from its child and shuts down in turn, up to the root,
+	// whose Serve returns it. Like suture's ErrTerminateSupervisorTree.
+	ErrTerminateTree = errors.New("arbor: terminate the supervision tree")
+
 	// ErrGoexit is the failure recorded for a worker that called
 	// runtime.Goexit (for example through testing.T.FailNow) instead of
 	// returning.

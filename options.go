@@ -34,6 +34,8 @@ type config struct {
 	maxRestarts  int
 	period       time.Duration
 	autoShutdown AutoShutdown
+	backoff      Backoff       // default for children; nil: none
+	resetAfter   time.Duration // default for children; 0: never
 	logger       *slog.Logger
 	quiet        bool  // WithLogger(nil): log nothing
 	err          error // the first bad option, returned by Serve
@@ -46,7 +48,7 @@ func (c *config) fail(err error) {
 }
 
 func newConfig(name string, opts []Option) config {
-	c := config{maxRestarts: DefaultMaxRestarts, period: DefaultPeriod}
+	c := config{maxRestarts: DefaultMaxRestarts, period: DefaultPeriod, resetAfter: DefaultBackoffReset}
 	if err := checkName(name); err != nil {
 		c.fail(err)
 	}
@@ -116,6 +118,11 @@ type childSpec struct {
 	timeout     time.Duration // 0: wait without limit
 	timeoutSet  bool
 	significant bool
+	backoff     Backoff
+	backoffSet  bool
+	resetAfter  time.Duration
+	resetSet    bool
+	restartIf   func(error) bool
 	err         error
 }
 
@@ -150,6 +157,91 @@ func WithShutdownTimeout(d time.Duration) ChildOption {
 // whose auto shutdown is Never.
 func Significant() ChildOption {
 	return childOption(func(c *childSpec) { c.significant = true })
+}
+
+// SharedOption is an option that New takes as the default for every child of
+// the supervisor, and Add takes for one child, overriding that default.
+type SharedOption interface {
+	Option
+	ChildOption
+}
+
+type sharedOption struct {
+	sup   func(*config)
+	child func(*childSpec)
+}
+
+func (o sharedOption) applySupervisor(c *config) { o.sup(c) }
+func (o sharedOption) applyChild(c *childSpec)   { o.child(c) }
+
+// WithBackoff sets the restart delay policy: for every child when given to
+// New, for one child when given to Add. The default is NoBackoff (restart at
+// once, as OTP). A policy with bad parameters (see ConstantBackoff and
+// ExponentialBackoff) makes Serve or Add return an error matching
+// ErrInvalid.
+func WithBackoff(b Backoff) SharedOption {
+	err := checkBackoff(b)
+	return sharedOption{
+		sup: func(c *config) {
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			c.backoff = b
+		},
+		child: func(c *childSpec) {
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			c.backoff, c.backoffSet = b, true
+		},
+	}
+}
+
+// WithBackoffReset sets how long a child must run without failing before its
+// count of consecutive failures (and so its backoff) starts again from zero.
+// Zero means never, as systemd's restart counter; negative values are
+// rejected. The default is DefaultBackoffReset (10 minutes, Kubernetes').
+// Restart always resets the count.
+func WithBackoffReset(d time.Duration) SharedOption {
+	var err error
+	if d < 0 {
+		err = invalidf("negative backoff reset %v", d)
+	}
+	return sharedOption{
+		sup: func(c *config) {
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			c.resetAfter = d
+		},
+		child: func(c *childSpec) {
+			if err != nil {
+				c.fail(err)
+				return
+			}
+			c.resetAfter, c.resetSet = d, true
+		},
+	}
+}
+
+// WithRestartIf makes the child's restart decision a predicate of what its
+// Serve returned (nil for a normal exit), in place of its restart policy's:
+// restart when restart(err) is true. ErrDoNotRestart and ErrTerminateTree
+// still win, and a Temporary child is still never restarted. The predicate
+// runs on the supervisor's goroutine and must not block; if it panics, the
+// panic is logged and the restart policy decides. Like Kubernetes' container
+// restart rules or oversight's Restart func.
+func WithRestartIf(restart func(err error) bool) ChildOption {
+	return childOption(func(c *childSpec) {
+		if restart == nil {
+			c.fail(invalidf("nil restart predicate"))
+			return
+		}
+		c.restartIf = restart
+	})
 }
 
 func (c *childSpec) fail(err error) {

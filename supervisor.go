@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -43,16 +44,25 @@ type loop struct {
 	jobs       []job     // queued stops and group restarts; jobs[0] runs
 	cur        *child    // the child being stopped, waited for with timer
 	timer      *time.Timer
+	stopArmed  bool
 	shutting   bool
 	reason     error   // why the supervisor shuts down, nil for a clean stop
 	stuckBelow []error // stuck children reported by nested supervisors during shutdown
 	window     window
+
+	pending      starts // delayed restarts, earliest first
+	pendingTimer *time.Timer
+	pendingAt    time.Time
+	pendingArmed bool
 }
 
-// job stops children one at a time in order, then starts children in order.
+// job stops children one at a time in order, then starts children in order:
+// at once, or at the trigger's next start if that is later.
 type job struct {
-	stop  []*child
-	start []*child
+	stop    []*child
+	start   []*child
+	trigger *child    // the child whose exit asked for a group restart
+	at      time.Time // not before: the trigger's backoff
 }
 
 // message is an exit of a child copy, or a request when req is set.
@@ -108,6 +118,9 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.lazyInit() // s.cfg is fixed from here on
+	s.mu.Unlock()
 	if isNil(w) {
 		return invalidf("nil worker for child %q", name)
 	}
@@ -127,6 +140,12 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 	if !spec.timeoutSet {
 		spec.timeout = timeoutFor(w)
 	}
+	if !spec.backoffSet {
+		spec.backoff = s.cfg.backoff
+	}
+	if !spec.resetSet {
+		spec.resetAfter = s.cfg.resetAfter
+	}
 	if spec.significant {
 		switch {
 		case s.cfg.autoShutdown == Never:
@@ -135,7 +154,7 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 			return invalidf("child %q is significant and permanent", name)
 		}
 	}
-	c := &child{name: name, worker: w, childSpec: spec}
+	c := &child{name: name, worker: w, childSpec: spec, slot: -1}
 	return s.call(&request{kind: reqAdd, name: name, c: c}).err
 }
 
@@ -250,29 +269,41 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	s.mu.Unlock()
 
 	l := &s.l
-	timer := l.timer
+	timer, pendingTimer := l.timer, l.pendingTimer
 	if timer == nil {
-		timer = time.NewTimer(time.Hour)
+		timer, pendingTimer = time.NewTimer(time.Hour), time.NewTimer(time.Hour)
 	}
 	timer.Stop()
+	pendingTimer.Stop()
 	*l = loop{
-		base:    context.WithoutCancel(ctx),
-		started: time.Now(),
-		spare:   l.spare,
-		timer:   timer,
-		window:  window{max: s.cfg.maxRestarts, period: s.cfg.period},
+		base:         context.WithoutCancel(ctx),
+		started:      time.Now(),
+		spare:        l.spare,
+		timer:        timer,
+		pendingTimer: pendingTimer,
+		pending:      l.pending[:0],
+		window:       window{max: s.cfg.maxRestarts, period: s.cfg.period},
 	}
 	s.begin()
 	done := ctx.Done()
 	for !l.shutting || l.cur != nil || len(l.jobs) > 0 {
+		var stopC, pendingC <-chan time.Time // nil unless armed: no timer lock on every wake-up
+		if l.stopArmed {
+			stopC = l.timer.C
+		}
+		if l.pendingArmed {
+			pendingC = l.pendingTimer.C
+		}
 		select {
 		case <-s.wake:
 			s.drain()
 		case <-done:
 			done = nil
 			s.shutdown(nil)
-		case <-l.timer.C:
+		case <-stopC:
 			s.timedOut()
+		case <-pendingC:
+			s.due()
 		}
 		s.advance()
 	}
@@ -283,8 +314,9 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 func (s *Supervisor) begin() {
 	for c := s.head; c != nil; {
 		next := c.next
-		c.restarts, c.lastErr = 0, nil
+		c.restarts, c.lastErr, c.failures = 0, nil, 0
 		c.held, c.pendingStarts, c.startOnReturn = false, 0, false
+		c.slot, c.group, c.nextStart = -1, nil, time.Time{}
 		c.userStopped = c.holdOff
 		switch {
 		case c.alive: // a stuck copy from an earlier Serve still runs
@@ -304,6 +336,9 @@ func (s *Supervisor) begin() {
 func (s *Supervisor) end() error {
 	l := &s.l
 	l.timer.Stop()
+	l.pendingTimer.Stop()
+	clear(l.pending)
+	l.pending = l.pending[:0]
 	var errs []error
 	if l.reason != nil {
 		errs = append(errs, l.reason)
@@ -312,6 +347,7 @@ func (s *Supervisor) end() error {
 	for c := s.head; c != nil; {
 		next := c.next
 		c.held, c.pendingStarts, c.startOnReturn = false, 0, false
+		c.slot, c.group, c.nextStart = -1, nil, time.Time{}
 		switch {
 		case c.alive:
 			errs = append(errs, c.stuck)
@@ -362,6 +398,7 @@ func (s *Supervisor) start(c *child) {
 	c.run, c.cancel, c.alive = s.runs, cancel, true
 	c.stopping, c.held, c.stuck = false, false, nil
 	c.state = Running
+	c.startedAt = time.Now()
 	go childMain(s, c.run, c, ctx)
 }
 
@@ -375,7 +412,10 @@ func (s *Supervisor) exit(c *child, run uint64, err error) {
 	c.cancel(nil)
 	c.cancel = nil
 	if c == l.cur {
-		l.timer.Stop()
+		if l.stopArmed {
+			l.timer.Stop()
+			l.stopArmed = false
+		}
 		l.cur = nil
 	}
 	if c.stuck != nil {
@@ -415,43 +455,96 @@ func (s *Supervisor) stopped(c *child) {
 	s.answerWaiters(c, nil)
 }
 
-// exited applies the restart policy and strategy to a child that returned by
-// itself.
+// exited applies the restart decision, backoff and strategy to a child that
+// returned by itself.
 func (s *Supervisor) exited(c *child, err error) {
 	failed := err != nil
 	if failed {
 		c.lastErr = err
 		s.log(slog.LevelWarn, "arbor: child failed", c, err)
 	}
-	if !c.restart.restarts(failed) {
-		if c.restart == Temporary {
-			s.delete(c)
-		} else {
-			c.state = Stopped
-		}
+	if errors.Is(err, ErrTerminateTree) {
+		s.settle(c)
+		s.shutdown(fmt.Errorf("supervisor %q: child %q ended the tree: %w", s.name, c.name, err))
+		return
+	}
+	if !s.restarts(c, err) {
+		s.settle(c)
 		if c.significant {
 			s.significantExit()
 		}
 		return
 	}
+	now := time.Now()
+	if reset := c.resetAfter; reset > 0 && now.Sub(c.startedAt) >= reset {
+		c.failures = 0
+	}
+	c.failures++
+	c.exitErr = err
+	at := now.Add(s.delayFor(c))
+	if s.cfg.strategy != OneForOne {
+		s.groupRestart(c, at)
+		return
+	}
+	if at.Equal(now) {
+		s.restartOne(c)
+		return
+	}
+	c.state = Restarting
+	s.schedule(c, at)
+}
+
+// restarts decides whether c, which exited by itself with err, is restarted.
+func (s *Supervisor) restarts(c *child, err error) bool {
+	if c.restart == Temporary || errors.Is(err, ErrDoNotRestart) {
+		return false
+	}
+	if c.restartIf == nil {
+		return c.restart.restarts(err != nil)
+	}
+	return s.ask(c, err)
+}
+
+// ask calls c's restart predicate. A predicate that panics is logged and the
+// child's restart policy decides instead.
+func (s *Supervisor) ask(c *child, err error) (restart bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.log(slog.LevelError, "arbor: restart predicate panicked", c, &PanicError{Value: v, Stack: debug.Stack()})
+			restart = c.restart.restarts(err != nil)
+		}
+	}()
+	return c.restartIf(err)
+}
+
+// settle records that c exited by itself and will not be restarted.
+func (s *Supervisor) settle(c *child) {
+	if c.restart == Temporary {
+		s.delete(c)
+	} else {
+		c.state = Stopped
+	}
+}
+
+// restartOne restarts c now, within the restart intensity.
+func (s *Supervisor) restartOne(c *child) {
 	if !s.l.window.allow(time.Since(s.l.started)) {
-		s.escalate(c, err)
+		s.escalate(c, c.exitErr)
 		return
 	}
-	if s.cfg.strategy == OneForOne {
-		c.restarts++
-		s.start(c)
-		return
-	}
-	s.groupRestart(c)
+	c.restarts++
+	s.start(c)
 }
 
 // groupRestart queues the OneForAll or RestForOne restart that c's exit calls
 // for: stop the group's running children in reverse start order, then start
 // its non-temporary children in start order.
-func (s *Supervisor) groupRestart(c *child) {
+func (s *Supervisor) groupRestart(c *child, at time.Time) {
 	g := s.group(s.cfg.strategy, c)
-	var j job
+	j := job{trigger: c, at: at}
+	for _, x := range g {
+		s.unschedule(x) // the group restart starts it
+	}
 	for i := len(g) - 1; i >= 0; i-- {
 		if x := g[i]; x.alive {
 			x.held = true
@@ -464,6 +557,7 @@ func (s *Supervisor) groupRestart(c *child) {
 		}
 		x.pendingStarts++
 		x.userStopped = false
+		x.nextStart = at
 		if !x.alive {
 			x.state = Restarting
 		}
@@ -485,22 +579,46 @@ func (s *Supervisor) advance() {
 			}
 			continue
 		}
-		for _, x := range j.start {
-			x.pendingStarts--
-			switch {
-			case x.removed || x.userStopped || l.shutting:
-			case x.alive: // a stuck copy: start it again when it returns
-				if x.stuck != nil {
-					x.startOnReturn = true
-					x.restarts++
-				}
-			default:
-				x.restarts++
-				s.start(x)
-			}
-		}
+		trigger, start, at := j.trigger, j.start, j.at
 		l.jobs[0] = job{}
 		l.jobs = l.jobs[1:]
+		if trigger == nil {
+			continue
+		}
+		if at.After(time.Now()) && !l.shutting {
+			trigger.group = start
+			s.schedule(trigger, at)
+			continue
+		}
+		s.startGroup(trigger, start)
+	}
+}
+
+// startGroup performs a group restart's starts, in start order, within the
+// restart intensity.
+func (s *Supervisor) startGroup(trigger *child, start []*child) {
+	l := &s.l
+	allowed := l.shutting || l.window.allow(time.Since(l.started))
+	for _, x := range start {
+		x.pendingStarts--
+		x.nextStart = time.Time{}
+		switch {
+		case !allowed || x.removed || x.userStopped || l.shutting:
+			if !x.alive && x.state == Restarting {
+				x.state = Stopped
+			}
+		case x.alive: // a stuck copy: start it again when it returns
+			if x.stuck != nil {
+				x.startOnReturn = true
+				x.restarts++
+			}
+		default:
+			x.restarts++
+			s.start(x)
+		}
+	}
+	if !allowed {
+		s.escalate(trigger, trigger.exitErr)
 	}
 }
 
@@ -514,11 +632,13 @@ func (s *Supervisor) beginStop(c *child) {
 	s.l.cur = c
 	if c.timeout > 0 {
 		s.l.timer.Reset(c.timeout)
+		s.l.stopArmed = true
 	}
 }
 
 // timedOut declares the child being stopped stuck.
 func (s *Supervisor) timedOut() {
+	s.l.stopArmed = false
 	c := s.l.cur
 	if c == nil {
 		return
@@ -571,9 +691,16 @@ func (s *Supervisor) shutdown(reason error) {
 		return
 	}
 	l.shutting, l.reason = true, reason
+	for _, x := range l.pending {
+		x.slot, x.group = -1, nil
+	}
+	clear(l.pending)
+	l.pending = l.pending[:0]
+	s.armPending()
 	var stop []*child
 	for x := s.tail; x != nil; x = x.prev {
 		x.startOnReturn = false
+		x.nextStart = time.Time{}
 		if x.alive {
 			stop = append(stop, x)
 		} else if x.state == Restarting {
@@ -614,7 +741,7 @@ func (s *Supervisor) handle(req *request) {
 			req.reply <- answer{err: fmt.Errorf("%w: %q is %v", ErrRunning, c.name, c.state)}
 			return
 		}
-		c.userStopped, c.holdOff = false, false
+		c.userStopped, c.holdOff, c.failures = false, false, 0
 		s.start(c)
 		req.reply <- answer{}
 		return
@@ -626,6 +753,10 @@ func (s *Supervisor) handle(req *request) {
 	}
 	switch {
 	case !c.alive:
+		if c.group == nil {
+			s.unschedule(c) // cancel its delayed restart
+		} // else its group restart still starts the others, skipping it
+		c.nextStart = time.Time{}
 		if c.removeOnStop || c.restart == Temporary {
 			s.delete(c)
 		} else {
@@ -675,7 +806,7 @@ func (s *Supervisor) offline(req *request) answer {
 		if c.alive {
 			return answer{err: fmt.Errorf("%w: %q is %v", ErrRunning, c.name, c.state)}
 		}
-		c.holdOff, c.userStopped = false, false
+		c.holdOff, c.userStopped, c.failures = false, false, 0
 	case reqTerminate:
 		c.holdOff = true
 		if c.alive {
