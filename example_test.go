@@ -193,3 +193,45 @@ func ExampleSignificant() {
 	// metrics: stopped
 	// Serve returned: <nil>
 }
+
+// ExponentialBackoff doubles the delay after each consecutive failure, up to
+// its cap; with ImmediateFirst the first restart happens at once.
+func ExampleExponentialBackoff() {
+	b := arbor.ExponentialBackoff{Initial: time.Second, Max: 30 * time.Second, Multiplier: 2, ImmediateFirst: true}
+	for n := 1; n <= 7; n++ {
+		fmt.Print(b.Delay(n), " ")
+	}
+	fmt.Println()
+	// Output:
+	// 0s 1s 2s 4s 8s 16s 30s
+}
+
+// A worker that wraps ErrDoNotRestart is not restarted, whatever its policy.
+func ExampleErrDoNotRestart() {
+	sup := arbor.New("root", arbor.WithAutoShutdown(arbor.AnySignificant), arbor.WithLogger(nil))
+	_ = sup.Add("migration", arbor.WorkerFunc(func(ctx context.Context) error {
+		return fmt.Errorf("schema already current: %w", arbor.ErrDoNotRestart)
+	}), arbor.WithRestart(arbor.Transient), arbor.Significant())
+
+	fmt.Println("Serve returned:", sup.Serve(context.Background()))
+	c := sup.Children()[0]
+	fmt.Println(c.State, c.Restarts, c.LastError)
+	// Output:
+	// Serve returned: <nil>
+	// stopped 0 schema already current: arbor: do not restart
+}
+
+// A worker that wraps ErrTerminateTree shuts down every supervisor above it.
+func ExampleErrTerminateTree() {
+	inner := arbor.New("inner", arbor.WithLogger(nil))
+	root := arbor.New("root", arbor.WithLogger(nil))
+	_ = inner.Add("config", arbor.WorkerFunc(func(ctx context.Context) error {
+		return fmt.Errorf("invalid configuration: %w", arbor.ErrTerminateTree)
+	}))
+	_ = root.Add("inner", inner)
+
+	err := root.Serve(context.Background())
+	fmt.Println(errors.Is(err, arbor.ErrTerminateTree))
+	// Output:
+	// true
+}

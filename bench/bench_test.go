@@ -366,3 +366,71 @@ func benchRestartThroughput(b *testing.B, im impl, n int) {
 	b.ReportMetric(float64(elapsed.Nanoseconds())/float64(b.N), "ns/restart")
 	noLeak(b, g0)
 }
+
+// BenchmarkBackoffWaiting holds N arbor children that each failed once and
+// now wait in a one-hour backoff, against N idle running children, in one
+// run. B/child is heap plus stack memory per child (against a baseline taken
+// before the supervisor was created); goroutines/child counts the goroutines
+// beyond the baseline per child: a waiting child should have none (the
+// supervisor's own timer restarts it), a running one its own.
+func BenchmarkBackoffWaiting(b *testing.B) {
+	const n = 100000
+	for _, waiting := range []bool{true, false} {
+		name := "idle-running"
+		if waiting {
+			name = "waiting"
+		}
+		b.Run(name+"/N="+strconv.Itoa(n), func(b *testing.B) {
+			g0 := runtime.NumGoroutine()
+			var bytesPer, gPer float64
+			for range b.N {
+				heap0, stack0 := inUse()
+				var up atomic.Int64
+				s := arbor.New("bench", arbor.WithLogger(nil),
+					arbor.WithIntensity(math.MaxInt32, time.Hour),
+					arbor.WithBackoff(arbor.ConstantBackoff(time.Hour)))
+				for i := range n {
+					err := s.Add("c"+strconv.Itoa(i), arbor.WorkerFunc(func(ctx context.Context) error {
+						up.Add(1)
+						if waiting {
+							return errFail
+						}
+						<-ctx.Done()
+						return nil
+					}))
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := serve(ctx, s.Serve)
+				want := arbor.Running
+				if waiting {
+					want = arbor.Restarting
+				}
+				for {
+					if up.Load() == n {
+						ready := 0
+						for _, c := range s.Children() {
+							if c.State == want {
+								ready++
+							}
+						}
+						if ready == n {
+							break
+						}
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				heap1, stack1 := inUse()
+				bytesPer += (float64(heap1+stack1) - float64(heap0+stack0)) / n
+				gPer += float64(runtime.NumGoroutine()-g0-1) / n // less Serve's own goroutine
+				cancel()
+				checkServe(b, <-done)
+			}
+			b.ReportMetric(bytesPer/float64(b.N), "B/child")
+			b.ReportMetric(gPer/float64(b.N), "goroutines/child")
+			noLeak(b, g0)
+		})
+	}
+}
