@@ -166,13 +166,29 @@ type SharedOption interface {
 	ChildOption
 }
 
+// sharedOption sets a value in a supervisor's config or a child's spec, or
+// records err, a bad value, in either.
 type sharedOption struct {
+	err   error
 	sup   func(*config)
 	child func(*childSpec)
 }
 
-func (o sharedOption) applySupervisor(c *config) { o.sup(c) }
-func (o sharedOption) applyChild(c *childSpec)   { o.child(c) }
+func (o sharedOption) applySupervisor(c *config) {
+	if o.err != nil {
+		c.fail(o.err)
+		return
+	}
+	o.sup(c)
+}
+
+func (o sharedOption) applyChild(c *childSpec) {
+	if o.err != nil {
+		c.fail(o.err)
+		return
+	}
+	o.child(c)
+}
 
 // WithBackoff sets the restart delay policy: for every child when given to
 // New, for one child when given to Add. The default is NoBackoff (restart at
@@ -180,22 +196,10 @@ func (o sharedOption) applyChild(c *childSpec)   { o.child(c) }
 // ExponentialBackoff) makes Serve or Add return an error matching
 // ErrInvalid.
 func WithBackoff(b Backoff) SharedOption {
-	err := checkBackoff(b)
 	return sharedOption{
-		sup: func(c *config) {
-			if err != nil {
-				c.fail(err)
-				return
-			}
-			c.backoff = b
-		},
-		child: func(c *childSpec) {
-			if err != nil {
-				c.fail(err)
-				return
-			}
-			c.backoff, c.backoffSet = b, true
-		},
+		err:   checkBackoff(b),
+		sup:   func(c *config) { c.backoff = b },
+		child: func(c *childSpec) { c.backoff, c.backoffSet = b, true },
 	}
 }
 
@@ -210,20 +214,9 @@ func WithBackoffReset(d time.Duration) SharedOption {
 		err = invalidf("negative backoff reset %v", d)
 	}
 	return sharedOption{
-		sup: func(c *config) {
-			if err != nil {
-				c.fail(err)
-				return
-			}
-			c.resetAfter = d
-		},
-		child: func(c *childSpec) {
-			if err != nil {
-				c.fail(err)
-				return
-			}
-			c.resetAfter, c.resetSet = d, true
-		},
+		err:   err,
+		sup:   func(c *config) { c.resetAfter = d },
+		child: func(c *childSpec) { c.resetAfter, c.resetSet = d, true },
 	}
 }
 

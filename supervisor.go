@@ -398,7 +398,9 @@ func (s *Supervisor) start(c *child) {
 	c.run, c.cancel, c.alive = s.runs, cancel, true
 	c.stopping, c.held, c.stuck = false, false, nil
 	c.state = Running
-	c.startedAt = time.Now()
+	if c.resetAfter > 0 { // only the backoff reset rule reads it
+		c.startedAt = time.Now()
+	}
 	go childMain(s, c.run, c, ctx)
 }
 
