@@ -2,6 +2,7 @@ package arbor
 
 import (
 	"container/heap"
+	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -148,22 +149,34 @@ func (s *Supervisor) delayFor(c *child) (d time.Duration) {
 	return max(c.backoff.Delay(c.failures), 0)
 }
 
-// starts is the supervisor's set of pending delayed restarts: a min-heap of
-// children by the time of their next start, served by one timer.
-type starts []*child
+// waitKind says what a child waits for in the deadlines heap.
+type waitKind uint8
 
-func (h starts) Len() int           { return len(h) }
-func (h starts) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h starts) Swap(i, j int) {
+const (
+	waitRestart waitKind = iota // a delayed restart (or group restart) is due
+	waitStart                   // its start timeout: it has not signalled readiness
+	waitBeat                    // its heartbeat period: check for a heartbeat
+	waitHang                    // its shutdown timeout after it was cancelled as hung
+)
+
+// deadlines is the supervisor's set of timed waits, one per child at most: a
+// min-heap of children by due time, served by one timer. A child that does not
+// run waits for its delayed restart; a running one for its start timeout, its
+// next heartbeat or, once cancelled as hung, its return.
+type deadlines []*child
+
+func (h deadlines) Len() int           { return len(h) }
+func (h deadlines) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h deadlines) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].slot, h[j].slot = i, j
 }
-func (h *starts) Push(x any) {
+func (h *deadlines) Push(x any) {
 	c := x.(*child)
 	c.slot = len(*h)
 	*h = append(*h, c)
 }
-func (h *starts) Pop() any {
+func (h *deadlines) Pop() any {
 	old := *h
 	c := old[len(old)-1]
 	old[len(old)-1] = nil
@@ -174,7 +187,13 @@ func (h *starts) Pop() any {
 
 // schedule makes c wait until at before its restart.
 func (s *Supervisor) schedule(c *child, at time.Time) {
-	c.nextStart, c.due = at, at
+	c.nextStart = at
+	s.deadline(c, at, waitRestart)
+}
+
+// deadline sets c's one timed wait.
+func (s *Supervisor) deadline(c *child, at time.Time, kind waitKind) {
+	c.due, c.wait = at, kind
 	if c.slot >= 0 {
 		heap.Fix(&s.l.pending, c.slot)
 	} else {
@@ -183,7 +202,8 @@ func (s *Supervisor) schedule(c *child, at time.Time) {
 	s.armPending()
 }
 
-// unschedule cancels c's pending delayed restart, if any.
+// unschedule cancels c's timed wait, if any: for a child that does not run,
+// its delayed restart and the group restart due with it.
 func (s *Supervisor) unschedule(c *child) {
 	if c.slot < 0 {
 		return
@@ -193,15 +213,17 @@ func (s *Supervisor) unschedule(c *child) {
 		x.pendingStarts--
 		x.nextStart = time.Time{}
 		if !x.alive && x.state == Restarting && x.pendingStarts == 0 {
-			x.state = Stopped
+			s.set(x, Stopped)
 		}
 	}
-	c.nextStart = time.Time{}
+	if c.wait == waitRestart {
+		c.nextStart = time.Time{}
+	}
 	c.group = nil
 	s.armPending()
 }
 
-// armPending sets the pending-start timer for the earliest pending start.
+// armPending sets the deadlines timer for the earliest deadline.
 func (s *Supervisor) armPending() {
 	l := &s.l
 	if len(l.pending) == 0 {
@@ -219,20 +241,29 @@ func (s *Supervisor) armPending() {
 	l.pendingAt, l.pendingArmed = at, true
 }
 
-// due performs the delayed restarts whose time has come.
+// due handles the deadlines whose time has come.
 func (s *Supervisor) due() {
 	l := &s.l
 	l.pendingArmed = false
 	now := time.Now()
 	for len(l.pending) > 0 && !l.pending[0].due.After(now) {
 		c := heap.Pop(&l.pending).(*child)
-		c.nextStart = time.Time{}
-		group := c.group
-		c.group = nil
-		if group != nil {
-			s.startGroup(c, group)
-		} else {
-			s.restartOne(c)
+		switch c.wait {
+		case waitRestart:
+			c.nextStart = time.Time{}
+			group := c.group
+			c.group = nil
+			if group != nil {
+				s.startGroup(c, group)
+			} else {
+				s.restartOne(c)
+			}
+		case waitStart:
+			s.hang(c, fmt.Errorf("%w: child %q not ready after %v", ErrStartTimeout, c.name, c.startTimeout))
+		case waitBeat:
+			s.checkBeat(c, now)
+		case waitHang:
+			s.hangStuck(c)
 		}
 		if l.shutting {
 			return

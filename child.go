@@ -27,6 +27,11 @@ const (
 	// context was cancelled. Its goroutine may still run, so the supervisor
 	// will not start the child again until it returns.
 	Stuck
+	// Starting: the child is not ready yet. Either its copy runs and has not
+	// signalled readiness (see Ready and WithReadiness), or it waits for an
+	// earlier child to become ready before it starts. A nested *Supervisor
+	// is Starting until all its children are ready.
+	Starting
 )
 
 // String returns the state's name, such as "running".
@@ -42,6 +47,8 @@ func (s State) String() string {
 		return "stopping"
 	case Stuck:
 		return "stuck"
+	case Starting:
+		return "starting"
 	}
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
@@ -81,7 +88,9 @@ type child struct {
 	childSpec
 
 	prev, next *child // start order
+	ord        uint64 // position in start order: increases along the list
 	removed    bool   // deleted; exits of its copies are ignored
+	tracks     bool   // its readiness is tracked: WithReadiness, or a *Supervisor
 
 	holdOff bool // Terminate before Serve: Serve leaves the child Stopped
 
@@ -92,6 +101,7 @@ type child struct {
 	run    uint64 // serial of the newest copy started, unique in the supervisor
 	alive  bool   // that copy has not returned yet
 	cancel context.CancelCauseFunc
+	cc     *copyCtx // that copy's context, where it signals readiness and heartbeats
 
 	stopping      bool // the supervisor cancelled the running copy: its return is a stop
 	held          bool // a queued stop will stop it: an exit by itself counts as stopped
@@ -100,6 +110,10 @@ type child struct {
 	startOnReturn bool // start it as soon as its stuck copy returns
 	removeOnStop  bool // Remove asked for it: delete it once its copy returns
 
+	queued   bool      // waits in the start queue for an earlier child's readiness
+	hung     error     // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
+	beatFrom time.Time // when its heartbeat watchdog was armed
+
 	stuck   *StuckError // set while stuck
 	waiters []*request  // Terminate and Remove calls waiting for it to stop
 
@@ -107,8 +121,9 @@ type child struct {
 	failures  int       // consecutive failures, for backoff
 	exitErr   error     // what the exit that asked for a restart returned
 	nextStart time.Time // when it starts again, as Children shows it, or zero
-	due       time.Time // when its delayed restart (or group restart) is due
-	slot      int       // index in the pending restarts, or -1
+	due       time.Time // when its deadline (delayed restart, start timeout, heartbeat, hang) is due
+	wait      waitKind  // what happens at due
+	slot      int       // index in the deadlines heap, or -1
 	group     []*child  // the group restart due with this child's delayed restart
 }
 

@@ -50,6 +50,16 @@ var (
 	// whose Serve returns it. Like suture's ErrTerminateSupervisorTree.
 	ErrTerminateTree = errors.New("arbor: terminate the supervision tree")
 
+	// ErrStartTimeout is matched by the failure of a child that did not
+	// signal readiness within its start timeout (see WithReadiness). It is
+	// also the cause of the child's cancelled context (context.Cause).
+	ErrStartTimeout = errors.New("arbor: child not ready within its start timeout")
+
+	// ErrHung is matched by the failure of a child that sent no heartbeat for
+	// a whole heartbeat period (see WithHeartbeat). It is also the cause of
+	// the child's cancelled context (context.Cause).
+	ErrHung = errors.New("arbor: child missed its heartbeat")
+
 	// ErrGoexit is the failure recorded for a worker that called
 	// runtime.Goexit (for example through testing.T.FailNow) instead of
 	// returning.

@@ -38,6 +38,7 @@ type config struct {
 	resetAfter   time.Duration // default for children; 0: never
 	logger       *slog.Logger
 	quiet        bool  // WithLogger(nil): log nothing
+	systemd      bool  // WithSystemd
 	err          error // the first bad option, returned by Serve
 }
 
@@ -114,16 +115,19 @@ func WithLogger(l *slog.Logger) Option {
 
 // childSpec is what Add records about a child.
 type childSpec struct {
-	restart     RestartPolicy
-	timeout     time.Duration // 0: wait without limit
-	timeoutSet  bool
-	significant bool
-	backoff     Backoff
-	backoffSet  bool
-	resetAfter  time.Duration
-	resetSet    bool
-	restartIf   func(error) bool
-	err         error
+	restart      RestartPolicy
+	timeout      time.Duration // 0: wait without limit
+	timeoutSet   bool
+	significant  bool
+	backoff      Backoff
+	backoffSet   bool
+	resetAfter   time.Duration
+	resetSet     bool
+	restartIf    func(error) bool
+	readiness    bool
+	startTimeout time.Duration // 0: wait for readiness without limit
+	heartbeat    time.Duration // 0: no heartbeat watchdog
+	err          error
 }
 
 // WithRestart sets the child's restart policy. The default is Permanent.

@@ -32,6 +32,7 @@ type Supervisor struct {
 	head, tail *child
 	byName     map[string]*child
 	runs       uint64 // serial of the last copy started
+	ords       uint64 // the last child's position in start order
 
 	l loop // the serving goroutine's own state, reset by each Serve
 }
@@ -50,10 +51,16 @@ type loop struct {
 	stuckBelow []error // stuck children reported by nested supervisors during shutdown
 	window     window
 
-	pending      starts // delayed restarts, earliest first
+	pending      deadlines // timed waits, earliest first
 	pendingTimer *time.Timer
 	pendingAt    time.Time
 	pendingArmed bool
+
+	queue     []*child // starts waiting for an earlier child's readiness, in start order
+	waiting   *child   // the started child whose readiness the queue waits for
+	n         [Starting + 1]int
+	readySent bool      // this Serve has signalled its own readiness
+	notifier  *notifier // systemd notifications, for a root with WithSystemd
 }
 
 // job stops children one at a time in order, then starts children in order:
@@ -67,10 +74,11 @@ type job struct {
 
 // message is an exit of a child copy, or a request when req is set.
 type message struct {
-	c   *child
-	run uint64
-	err error
-	req *request
+	c     *child
+	run   uint64
+	err   error
+	ready bool // copy run of c signalled readiness
+	req   *request
 }
 
 type reqKind uint8
@@ -81,6 +89,7 @@ const (
 	reqRestart
 	reqRemove
 	reqChildren
+	reqHealth
 )
 
 // request is a call of the dynamic API, answered on reply.
@@ -93,8 +102,9 @@ type request struct {
 }
 
 type answer struct {
-	err   error
-	infos []ChildInfo
+	err    error
+	infos  []ChildInfo
+	health *supHealth
 }
 
 // New returns a supervisor with the given name and options. It never fails: a
@@ -146,6 +156,10 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 	if !spec.resetSet {
 		spec.resetAfter = s.cfg.resetAfter
 	}
+	_, nested := w.(*Supervisor)
+	if nested && spec.heartbeat > 0 {
+		return invalidf("child %q is a supervisor and cannot take a heartbeat", name)
+	}
 	if spec.significant {
 		switch {
 		case s.cfg.autoShutdown == Never:
@@ -154,7 +168,7 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 			return invalidf("child %q is significant and permanent", name)
 		}
 	}
-	c := &child{name: name, worker: w, childSpec: spec, slot: -1}
+	c := &child{name: name, worker: w, childSpec: spec, slot: -1, tracks: spec.readiness || nested}
 	return s.call(&request{kind: reqAdd, name: name, c: c}).err
 }
 
@@ -267,6 +281,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	s.drainOffline()
 	s.serving = true
 	s.mu.Unlock()
+	nt := s.startNotifier(ctx)
 
 	l := &s.l
 	timer, pendingTimer := l.timer, l.pendingTimer
@@ -283,10 +298,16 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 		pendingTimer: pendingTimer,
 		pending:      l.pending[:0],
 		window:       window{max: s.cfg.maxRestarts, period: s.cfg.period},
+		queue:        l.queue[:0],
+		notifier:     nt,
 	}
 	s.begin()
 	done := ctx.Done()
 	for !l.shutting || l.cur != nil || len(l.jobs) > 0 {
+		if !l.readySent && !l.shutting && s.ready() {
+			l.readySent = true
+			s.signalReady()
+		}
 		var stopC, pendingC <-chan time.Time // nil unless armed: no timer lock on every wake-up
 		if l.stopArmed {
 			stopC = l.timer.C
@@ -312,6 +333,10 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 
 // begin starts the children of a new Serve in start order.
 func (s *Supervisor) begin() {
+	s.l.n = [Starting + 1]int{}
+	for c := s.head; c != nil; c = c.next {
+		s.l.n[c.state]++
+	}
 	for c := s.head; c != nil; {
 		next := c.next
 		c.restarts, c.lastErr, c.failures = 0, nil, 0
@@ -320,10 +345,10 @@ func (s *Supervisor) begin() {
 		c.userStopped = c.holdOff
 		switch {
 		case c.alive: // a stuck copy from an earlier Serve still runs
-			c.state = Stuck
+			s.set(c, Stuck)
 			c.startOnReturn = !c.holdOff
 		case c.holdOff:
-			c.state = Stopped
+			s.set(c, Stopped)
 		default:
 			s.start(c)
 		}
@@ -339,6 +364,7 @@ func (s *Supervisor) end() error {
 	l.pendingTimer.Stop()
 	clear(l.pending)
 	l.pending = l.pending[:0]
+	l.stopNotifier()
 	var errs []error
 	if l.reason != nil {
 		errs = append(errs, l.reason)
@@ -363,7 +389,7 @@ func (s *Supervisor) end() error {
 	s.serving = false
 	s.drainOffline()
 	s.mu.Unlock()
-	l.base = nil
+	l.base, l.notifier = nil, nil
 	switch len(errs) {
 	case 0:
 		return nil
@@ -382,26 +408,53 @@ func (s *Supervisor) drain() {
 	for i := range batch {
 		m := batch[i]
 		batch[i] = message{}
-		if m.req != nil {
+		switch {
+		case m.req != nil:
 			s.handle(m.req)
-		} else {
+		case m.ready:
+			s.readied(m.c, m.run)
+		default:
 			s.exit(m.c, m.run, m.err)
 		}
 	}
 	s.l.spare = batch[:0]
 }
 
-// start runs a new copy of c.
+// start runs a new copy of c, at once or, while an earlier start waits for
+// its child's readiness, after it.
 func (s *Supervisor) start(c *child) {
-	s.runs++
-	ctx, cancel := context.WithCancelCause(s.l.base)
-	c.run, c.cancel, c.alive = s.runs, cancel, true
-	c.stopping, c.held, c.stuck = false, false, nil
-	c.state = Running
-	if c.resetAfter > 0 { // only the backoff reset rule reads it
-		c.startedAt = time.Now()
+	if s.l.waiting != nil || len(s.l.queue) > 0 {
+		s.enqueue(c)
+		return
 	}
-	go childMain(s, c.run, c, ctx)
+	s.launch(c)
+}
+
+// launch runs a new copy of c now.
+func (s *Supervisor) launch(c *child) {
+	s.runs++
+	cc := &copyCtx{s: s, c: c, run: s.runs}
+	ctx, cancel := context.WithCancelCause(s.l.base)
+	cc.Context = ctx
+	c.run, c.cancel, c.cc, c.alive = s.runs, cancel, cc, true
+	c.stopping, c.held, c.stuck, c.hung = false, false, nil, nil
+	if c.resetAfter > 0 || c.heartbeat > 0 {
+		cc.born = time.Now()
+		c.startedAt = cc.born
+	}
+	if c.tracks {
+		s.set(c, Starting)
+		if c.readiness {
+			s.l.waiting = c
+			if c.startTimeout > 0 {
+				s.deadline(c, time.Now().Add(c.startTimeout), waitStart)
+			}
+		}
+	} else {
+		s.set(c, Running)
+		s.armBeat(c)
+	}
+	go childMain(s, c.run, c, cc)
 }
 
 // exit handles the return of copy run of c.
@@ -412,7 +465,11 @@ func (s *Supervisor) exit(c *child, run uint64, err error) {
 	l := &s.l
 	c.alive = false
 	c.cancel(nil)
-	c.cancel = nil
+	c.cancel, c.cc = nil, nil
+	if l.waiting == c {
+		l.waiting = nil
+	}
+	s.unschedule(c) // its start timeout, heartbeat or hang deadline
 	if c == l.cur {
 		if l.stopArmed {
 			l.timer.Stop()
@@ -423,6 +480,14 @@ func (s *Supervisor) exit(c *child, run uint64, err error) {
 	if c.stuck != nil {
 		s.log(slog.LevelWarn, "arbor: stuck child returned", c, err)
 		c.stuck = nil
+	}
+	if hung := c.hung; hung != nil {
+		c.hung = nil
+		if !c.held && !l.shutting { // its failure is handled now that it returned
+			c.stopping = false
+			s.exited(c, hung)
+			return
+		}
 	}
 	if c.stopping || c.held || l.shutting {
 		if l.shutting && errors.Is(err, ErrStuck) {
@@ -450,9 +515,9 @@ func (s *Supervisor) stopped(c *child) {
 		c.startOnReturn = false
 		s.start(c)
 	case c.pendingStarts > 0 && !c.userStopped && !s.l.shutting:
-		c.state = Restarting
+		s.set(c, Restarting)
 	default:
-		c.state = Stopped
+		s.set(c, Stopped)
 	}
 	s.answerWaiters(c, nil)
 }
@@ -492,7 +557,7 @@ func (s *Supervisor) exited(c *child, err error) {
 		s.restartOne(c)
 		return
 	}
-	c.state = Restarting
+	s.set(c, Restarting)
 	s.schedule(c, at)
 }
 
@@ -524,7 +589,7 @@ func (s *Supervisor) settle(c *child) {
 	if c.restart == Temporary {
 		s.delete(c)
 	} else {
-		c.state = Stopped
+		s.set(c, Stopped)
 	}
 }
 
@@ -545,7 +610,18 @@ func (s *Supervisor) groupRestart(c *child, at time.Time) {
 	g := s.group(s.cfg.strategy, c)
 	j := job{trigger: c, at: at}
 	for _, x := range g {
+		if x.alive {
+			continue
+		}
 		s.unschedule(x) // the group restart starts it
+		if x.queued {
+			s.dequeue(x)
+			if x.restart == Temporary { // never started, never restarted
+				s.delete(x)
+			} else {
+				s.set(x, Stopped)
+			}
+		}
 	}
 	for i := len(g) - 1; i >= 0; i-- {
 		if x := g[i]; x.alive {
@@ -561,7 +637,7 @@ func (s *Supervisor) groupRestart(c *child, at time.Time) {
 		x.userStopped = false
 		x.nextStart = at
 		if !x.alive {
-			x.state = Restarting
+			s.set(x, Restarting)
 		}
 		j.start = append(j.start, x)
 	}
@@ -571,6 +647,7 @@ func (s *Supervisor) groupRestart(c *child, at time.Time) {
 // advance runs queued jobs as far as they go without waiting for a child.
 func (s *Supervisor) advance() {
 	l := &s.l
+	defer s.startQueued()
 	for l.cur == nil && len(l.jobs) > 0 {
 		j := &l.jobs[0]
 		if len(j.stop) > 0 {
@@ -607,7 +684,7 @@ func (s *Supervisor) startGroup(trigger *child, start []*child) {
 		switch {
 		case !allowed || x.removed || x.userStopped || l.shutting:
 			if !x.alive && x.state == Restarting {
-				x.state = Stopped
+				s.set(x, Stopped)
 			}
 		case x.alive: // a stuck copy: start it again when it returns
 			if x.stuck != nil {
@@ -630,7 +707,12 @@ func (s *Supervisor) beginStop(c *child) {
 		c.stopping = true
 		c.cancel(nil)
 	}
-	c.state = Stopping
+	c.hung = nil // its return is a stop now
+	s.unschedule(c)
+	if s.l.waiting == c {
+		s.l.waiting = nil
+	}
+	s.set(c, Stopping)
 	s.l.cur = c
 	if c.timeout > 0 {
 		s.l.timer.Reset(c.timeout)
@@ -646,7 +728,7 @@ func (s *Supervisor) timedOut() {
 		return
 	}
 	s.l.cur = nil
-	c.state = Stuck
+	s.set(c, Stuck)
 	c.stuck = &StuckError{
 		Supervisor: s.name,
 		Child:      c.name,
@@ -659,7 +741,9 @@ func (s *Supervisor) timedOut() {
 // escalate shuts the supervisor down because c's restart would exceed the
 // restart intensity.
 func (s *Supervisor) escalate(c *child, err error) {
-	c.state = Stopped
+	if !c.alive {
+		s.set(c, Stopped)
+	}
 	if err == nil {
 		err = fmt.Errorf("child %q exited normally", c.name)
 	}
@@ -693,12 +777,19 @@ func (s *Supervisor) shutdown(reason error) {
 		return
 	}
 	l.shutting, l.reason = true, reason
+	l.notifier.stopping()
 	for _, x := range l.pending {
 		x.slot, x.group = -1, nil
 	}
 	clear(l.pending)
 	l.pending = l.pending[:0]
 	s.armPending()
+	for _, x := range l.queue {
+		x.queued = false
+		s.set(x, Stopped)
+	}
+	clear(l.queue)
+	l.queue, l.waiting = l.queue[:0], nil
 	var stop []*child
 	for x := s.tail; x != nil; x = x.prev {
 		x.startOnReturn = false
@@ -706,7 +797,7 @@ func (s *Supervisor) shutdown(reason error) {
 		if x.alive {
 			stop = append(stop, x)
 		} else if x.state == Restarting {
-			x.state = Stopped
+			s.set(x, Stopped)
 		}
 	}
 	clear(l.jobs)
@@ -715,8 +806,12 @@ func (s *Supervisor) shutdown(reason error) {
 
 // handle answers a request while the supervisor serves.
 func (s *Supervisor) handle(req *request) {
-	if req.kind == reqChildren {
+	switch req.kind {
+	case reqChildren:
 		req.reply <- answer{infos: s.snapshot()}
+		return
+	case reqHealth:
+		req.reply <- answer{health: s.healthNow()}
 		return
 	}
 	if s.l.shutting && (req.kind == reqAdd || req.kind == reqRestart) {
@@ -739,7 +834,7 @@ func (s *Supervisor) handle(req *request) {
 		return
 	}
 	if req.kind == reqRestart {
-		if c.alive || c.state == Restarting {
+		if c.alive || c.queued || c.state == Restarting {
 			req.reply <- answer{err: fmt.Errorf("%w: %q is %v", ErrRunning, c.name, c.state)}
 			return
 		}
@@ -758,11 +853,12 @@ func (s *Supervisor) handle(req *request) {
 		if c.group == nil {
 			s.unschedule(c) // cancel its delayed restart
 		} // else its group restart still starts the others, skipping it
+		s.dequeue(c)
 		c.nextStart = time.Time{}
 		if c.removeOnStop || c.restart == Temporary {
 			s.delete(c)
 		} else {
-			c.state = Stopped
+			s.set(c, Stopped)
 		}
 		req.reply <- answer{}
 		return
@@ -774,8 +870,13 @@ func (s *Supervisor) handle(req *request) {
 		if !c.stopping {
 			c.stopping = true
 			c.cancel(nil)
-			c.state = Stopping
 		}
+		c.hung = nil
+		s.unschedule(c)
+		if s.l.waiting == c {
+			s.l.waiting = nil
+		}
+		s.set(c, Stopping)
 		req.reply <- answer{}
 	default:
 		c.waiters = append(c.waiters, req)
@@ -789,10 +890,12 @@ func (s *Supervisor) handle(req *request) {
 // offline answers a request while no loop runs (mu held), or a request that
 // only edits specs during shutdown.
 func (s *Supervisor) offline(req *request) answer {
-	if req.kind == reqChildren {
+	switch req.kind {
+	case reqChildren:
 		return answer{infos: s.snapshot()}
-	}
-	if req.kind == reqAdd {
+	case reqHealth:
+		return answer{health: s.healthNow()}
+	case reqAdd:
 		if s.byName[req.name] != nil {
 			return answer{err: fmt.Errorf("%w: %q", ErrAlreadyExists, req.name)}
 		}
@@ -868,6 +971,9 @@ func (s *Supervisor) snapshot() []ChildInfo {
 
 // link appends c to the children.
 func (s *Supervisor) link(c *child) {
+	s.ords++
+	c.ord = s.ords
+	s.l.n[c.state]++
 	c.prev = s.tail
 	if s.tail != nil {
 		s.tail.next = c
@@ -893,7 +999,8 @@ func (s *Supervisor) delete(c *child) {
 	}
 	c.prev, c.next = nil, nil
 	delete(s.byName, c.name)
-	c.state = Stopped
+	s.set(c, Stopped)
+	s.l.n[Stopped]--
 	s.answerWaiters(c, nil)
 }
 
@@ -918,10 +1025,7 @@ func (s *Supervisor) log(level slog.Level, msg string, c *child, err error, attr
 	if s.cfg.quiet {
 		return
 	}
-	lg := s.cfg.logger
-	if lg == nil {
-		lg = slog.Default()
-	}
+	lg := s.logger()
 	ctx := s.l.base
 	if ctx == nil {
 		ctx = context.Background()
@@ -942,6 +1046,14 @@ func (s *Supervisor) log(level slog.Level, msg string, c *child, err error, attr
 		}
 	}
 	lg.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// logger is the supervisor's logger: WithLogger's, or slog.Default().
+func (s *Supervisor) logger() *slog.Logger {
+	if s.cfg.logger != nil {
+		return s.cfg.logger
+	}
+	return slog.Default()
 }
 
 // isNil reports whether w is nil or holds a nil pointer or func.

@@ -1,0 +1,123 @@
+package arbor
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Probe is the question a ProbeHandler answers.
+type Probe int
+
+const (
+	// Liveness asks whether the tree is live (Health.Live): a Kubernetes
+	// liveness probe, whose failure restarts the container.
+	Liveness Probe = iota
+	// Readiness asks whether the tree is ready (Health.Ready): a Kubernetes
+	// readiness or startup probe, whose failure takes the pod out of
+	// service.
+	Readiness
+)
+
+// String returns "livez" or "readyz".
+func (p Probe) String() string {
+	switch p {
+	case Liveness:
+		return "livez"
+	case Readiness:
+		return "readyz"
+	}
+	return "Probe(" + strconv.Itoa(int(p)) + ")"
+}
+
+// A ProbeOption configures a ProbeHandler.
+type ProbeOption interface{ applyProbe(*probeConfig) }
+
+type probeConfig struct {
+	showErrors bool
+}
+
+type probeOption func(*probeConfig)
+
+func (f probeOption) applyProbe(c *probeConfig) { f(c) }
+
+// ShowErrors makes a ProbeHandler print each failing check's error (Check.Err)
+// after its reason. Errors may hold whatever a worker put in them; leave this
+// off where the probe can be reached by untrusted clients.
+func ShowErrors() ProbeOption {
+	return probeOption(func(c *probeConfig) { c.showErrors = true })
+}
+
+// ProbeHandler returns an http.Handler that answers probe p about the tree
+// under s, in the style of kube-apiserver's /livez and /readyz: status 200 and
+// the body "ok" when the answer is yes, status 503 and one line per check
+// ("[+]root ok", "[-]root/db failed: restarting") followed by "livez check
+// failed" or "readyz check failed" when it is no. With the query parameter
+// verbose, it lists every check in both cases and ends with "... check
+// passed" on success. Reasons are state names such as "stuck" or
+// "restarting"; workers' errors and stacks are never shown unless
+// ShowErrors is given. The handler answers once every supervisor has; if the
+// request's context ends first, the silent supervisors count as failed.
+func ProbeHandler(s *Supervisor, p Probe, opts ...ProbeOption) http.Handler {
+	var cfg probeConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyProbe(&cfg)
+		}
+	}
+	if p != Liveness && p != Readiness {
+		panic("arbor: ProbeHandler: unknown probe " + p.String())
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := s.Health(r.Context())
+		ok := h.Ready
+		if p == Liveness {
+			ok = h.Live
+		}
+		_, verbose := r.URL.Query()["verbose"]
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Cache-Control", "no-store")
+		if ok && !verbose {
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write([]byte("ok"))
+			return
+		}
+		var b strings.Builder
+		for _, c := range h.Checks {
+			cok := c.Ready
+			if p == Liveness {
+				cok = c.Live
+			}
+			if cok {
+				b.WriteString("[+]" + printable(c.Path) + " ok\n")
+				continue
+			}
+			b.WriteString("[-]" + printable(c.Path) + " failed: " + c.Reason)
+			if cfg.showErrors && c.Err != nil {
+				b.WriteString(": " + printable(c.Err.Error()))
+			}
+			b.WriteByte('\n')
+		}
+		if ok {
+			b.WriteString(p.String() + " check passed\n")
+			w.WriteHeader(http.StatusOK)
+		} else {
+			b.WriteString(p.String() + " check failed\n")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_, _ = w.Write([]byte(b.String()))
+	})
+}
+
+// printable keeps one check on one line: it quotes text holding control
+// characters, such as a newline in a child's name or an error.
+func printable(s string) string {
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			q := strconv.Quote(s)
+			return q[1 : len(q)-1]
+		}
+	}
+	return s
+}
