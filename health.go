@@ -46,6 +46,7 @@ type supHealth struct {
 type childHealth struct {
 	name  string
 	state State
+	alive bool // a copy runs
 	err   error
 	sub   *Supervisor // a nested supervisor, or nil
 }
@@ -58,7 +59,7 @@ func (s *Supervisor) healthNow() *supHealth {
 	}
 	h.children = make([]childHealth, 0, len(s.byName))
 	for c := s.head; c != nil; c = c.next {
-		ch := childHealth{name: c.name, state: c.state, err: c.lastErr}
+		ch := childHealth{name: c.name, state: c.state, alive: c.alive, err: c.lastErr}
 		if c.stuck != nil {
 			ch.err = c.stuck
 		}
@@ -106,7 +107,7 @@ func (s *Supervisor) health(ctx context.Context, path string, st State, lastErr 
 	}
 	for _, c := range sh.children {
 		p := path + "/" + c.name
-		if c.sub != nil && sh.serving && c.state != Stopped && c.state != Restarting {
+		if c.sub != nil && c.alive {
 			c.sub.health(ctx, p, c.state, c.err, h)
 			continue
 		}

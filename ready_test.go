@@ -1,0 +1,483 @@
+package arbor
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// timeline records when (in bubble time since t0) named events happen.
+type timeline struct {
+	t0 time.Time
+	mu sync.Mutex
+	at map[string][]time.Duration
+}
+
+func newTimeline() *timeline { return &timeline{t0: time.Now(), at: map[string][]time.Duration{}} }
+
+func (tl *timeline) mark(ev string) {
+	tl.mu.Lock()
+	tl.at[ev] = append(tl.at[ev], time.Since(tl.t0))
+	tl.mu.Unlock()
+}
+
+func (tl *timeline) get(ev string) []time.Duration {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return append([]time.Duration(nil), tl.at[ev]...)
+}
+
+// slowStarter is a worker that takes warmup to become ready, then runs until
+// cancelled. A zero warmup never signals readiness.
+func slowStarter(name string, tl *timeline, warmup time.Duration) Worker {
+	return WorkerFunc(func(ctx context.Context) error {
+		tl.mark("start " + name)
+		if warmup > 0 {
+			select {
+			case <-time.After(warmup):
+				tl.mark("ready " + name)
+				Ready(ctx)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	})
+}
+
+// TestReadinessOrdersStarts: with WithReadiness, the next child starts only
+// once the child before it signalled readiness.
+func TestReadinessOrdersStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("a", slowStarter("a", tl, 2*time.Second), WithReadiness(0)))
+		require.NoError(t, s.Add("b", slowStarter("b", tl, time.Second), WithReadiness(0)))
+		require.NoError(t, s.Add("c", slowStarter("c", tl, 0)))
+		sv := serveBG(t, s)
+		assert.Equal(t, []string{"a:starting", "b:starting", "c:starting"}, states(s), "b and c wait for a")
+		assert.Empty(t, tl.get("start b"))
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"a:running", "b:starting", "c:starting"}, states(s))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"a:running", "b:running", "c:running"}, states(s), "c is ready when it starts")
+		assert.Equal(t, []time.Duration{0}, tl.get("start a"))
+		assert.Equal(t, []time.Duration{2 * time.Second}, tl.get("start b"))
+		assert.Equal(t, []time.Duration{3 * time.Second}, tl.get("start c"))
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestReadinessGroupRestart: a group restart waits for readiness too.
+func TestReadinessGroupRestart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		s := New("s", WithStrategy(OneForAll), WithLogger(nil))
+		require.NoError(t, s.Add("a", slowStarter("a", tl, time.Second), WithReadiness(0)))
+		b := newProbe("b", nil)
+		require.NoError(t, s.Add("b", b))
+		sv := serveBG(t, s)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		_, _, starts := b.counts()
+		require.Equal(t, 1, starts)
+		b.exit <- errors.New("boom")
+		synctest.Wait()
+		assert.Equal(t, []string{"a:starting", "b:starting"}, states(s))
+		_, _, starts = b.counts()
+		assert.Equal(t, 1, starts, "b waits for a's readiness")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		_, _, starts = b.counts()
+		assert.Equal(t, 2, starts)
+		assert.Equal(t, []string{"a:running", "b:running"}, states(s))
+		assert.Equal(t, []time.Duration{0, time.Second}, tl.get("start a"))
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestStartTimeout: a child not ready within its start timeout is cancelled
+// with ErrStartTimeout as the cause, fails with it, and is restarted first;
+// the children after it keep waiting.
+func TestStartTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		var causes []error
+		var mu sync.Mutex
+		copies := 0
+		a := WorkerFunc(func(ctx context.Context) error {
+			mu.Lock()
+			copies++
+			n := copies
+			mu.Unlock()
+			tl.mark("start a")
+			if n > 1 {
+				Ready(ctx) // the second copy comes up at once
+			}
+			<-ctx.Done()
+			mu.Lock()
+			causes = append(causes, context.Cause(ctx))
+			mu.Unlock()
+			return ctx.Err()
+		})
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("a", a, WithReadiness(3*time.Second)))
+		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
+		sv := serveBG(t, s)
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []time.Duration{0, 3 * time.Second}, tl.get("start a"))
+		assert.Equal(t, []time.Duration{3 * time.Second}, tl.get("start b"), "b starts once the restarted a is ready")
+		info := s.Children()[0]
+		assert.Equal(t, Running, info.State)
+		assert.Equal(t, 1, info.Restarts)
+		require.ErrorIs(t, info.LastError, ErrStartTimeout)
+		mu.Lock()
+		require.Len(t, causes, 1)
+		require.ErrorIs(t, causes[0], ErrStartTimeout)
+		mu.Unlock()
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestStartTimeoutExhaustsIntensity: a child that never becomes ready fails
+// at every start until the intensity is exceeded; the error says why.
+func TestStartTimeoutExhaustsIntensity(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		s := New("s", WithIntensity(2, time.Minute), WithLogger(nil))
+		require.NoError(t, s.Add("a", slowStarter("a", tl, 0), WithReadiness(time.Second)))
+		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
+		err := s.Serve(t.Context())
+		require.ErrorIs(t, err, ErrIntensityExceeded)
+		require.ErrorIs(t, err, ErrStartTimeout)
+		assert.Len(t, tl.get("start a"), 3)
+		assert.Empty(t, tl.get("start b"), "b never starts: a was never ready")
+	})
+}
+
+// TestReadinessWaitStaysResponsive: while the supervisor waits for a child's
+// readiness, Children, Terminate, Remove, Restart and shutdown all work.
+func TestReadinessWaitStaysResponsive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("a", slowStarter("a", tl, 0), WithReadiness(0)))
+		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
+		require.NoError(t, s.Add("c", slowStarter("c", tl, 0)))
+		sv := serveBG(t, s)
+		assert.Equal(t, []string{"a:starting", "b:starting", "c:starting"}, states(s))
+		require.NoError(t, s.Terminate("b"), "a queued child stops at once")
+		require.NoError(t, s.Remove("c"))
+		assert.Equal(t, []string{"a:starting", "b:stopped"}, states(s))
+		require.ErrorIs(t, s.Restart("a"), ErrRunning)
+		require.NoError(t, s.Restart("b"), "queued again behind a")
+		assert.Equal(t, []string{"a:starting", "b:starting"}, states(s))
+		require.NoError(t, s.Terminate("a"), "stopping the child waited for lets the others start")
+		synctest.Wait()
+		assert.Equal(t, []string{"a:stopped", "b:running"}, states(s))
+		assert.Len(t, tl.get("start b"), 1)
+		assert.Empty(t, tl.get("start c"))
+		require.NoError(t, s.Restart("a"))
+		synctest.Wait()
+		assert.Equal(t, []string{"a:starting", "b:running"}, states(s))
+		require.NoError(t, sv.stop(), "shutdown does not wait for readiness")
+		assert.Equal(t, []string{"a:stopped", "b:stopped"}, states(s))
+	})
+}
+
+// TestReadinessShutdownDropsQueue: children waiting in the start queue never
+// start once shutdown begins.
+func TestReadinessShutdownDropsQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("a", slowStarter("a", tl, time.Hour), WithReadiness(0)))
+		require.NoError(t, s.Add("b", slowStarter("b", tl, 0), WithRestart(Temporary)))
+		sv := serveBG(t, s)
+		require.NoError(t, sv.stop())
+		assert.Empty(t, tl.get("start b"))
+		assert.Equal(t, []string{"a:stopped"}, states(s), "the temporary child is forgotten")
+	})
+}
+
+// TestReadyDerivedContexts: Ready works on contexts derived from the child's,
+// counts once per copy, and does nothing on other contexts.
+func TestReadyDerivedContexts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		Ready(context.Background()) // no supervisor: nothing happens
+		Heartbeat(context.Background())
+		type key struct{}
+		s := New("s", WithLogger(nil))
+		w := WorkerFunc(func(ctx context.Context) error {
+			ctx, cancel := context.WithCancel(context.WithValue(ctx, key{}, 1))
+			defer cancel()
+			Ready(ctx)
+			Ready(ctx)
+			<-ctx.Done()
+			return nil
+		})
+		require.NoError(t, s.Add("a", w, WithReadiness(0)))
+		require.NoError(t, s.Add("b", slowStarter("b", newTimeline(), 0)))
+		sv := serveBG(t, s)
+		assert.Equal(t, []string{"a:running", "b:running"}, states(s))
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestNestedSupervisorReady: a nested supervisor is Starting until all its
+// children are ready, and a parent can wait for it.
+func TestNestedSupervisorReady(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		db := New("db", WithLogger(nil))
+		require.NoError(t, db.Add("conn", slowStarter("conn", tl, 2*time.Second), WithReadiness(0)))
+		require.NoError(t, db.Add("cache", slowStarter("cache", tl, 0)))
+		root := New("root", WithLogger(nil))
+		require.NoError(t, root.Add("db", db, WithReadiness(0)))
+		require.NoError(t, root.Add("api", slowStarter("api", tl, 0)))
+		sv := serveBG(t, root)
+		assert.Equal(t, []string{"db:starting", "api:starting"}, states(root))
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"db:running", "api:running"}, states(root))
+		assert.Equal(t, []time.Duration{2 * time.Second}, tl.get("start api"))
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestNestedSupervisorTrackedWithoutWaiting: without WithReadiness the parent
+// does not wait for a nested supervisor, but still shows it Starting.
+func TestNestedSupervisorTrackedWithoutWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		db := New("db", WithLogger(nil))
+		require.NoError(t, db.Add("conn", slowStarter("conn", tl, time.Second), WithReadiness(0)))
+		root := New("root", WithLogger(nil))
+		require.NoError(t, root.Add("db", db))
+		require.NoError(t, root.Add("api", slowStarter("api", tl, 0)))
+		sv := serveBG(t, root)
+		assert.Equal(t, []string{"db:starting", "api:running"}, states(root))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"db:running", "api:running"}, states(root))
+		require.NoError(t, sv.stop())
+	})
+}
+
+// beater is a worker that sends heartbeats every every until beats run out
+// (forever when beats < 0), then goes silent; it returns when cancelled
+// unless stubborn, in which case it returns only when released.
+type beater struct {
+	every    time.Duration
+	beats    int
+	stubborn bool
+	release  chan struct{}
+
+	mu     sync.Mutex
+	starts int
+	causes []error
+}
+
+func (b *beater) Serve(ctx context.Context) error {
+	b.mu.Lock()
+	b.starts++
+	first := b.starts == 1
+	b.mu.Unlock()
+	n := b.beats
+	if !first {
+		n = -1 // later copies are healthy
+	}
+	t := time.NewTicker(b.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			b.mu.Lock()
+			b.causes = append(b.causes, context.Cause(ctx))
+			b.mu.Unlock()
+			if b.stubborn && first {
+				<-b.release
+			}
+			return ctx.Err()
+		case <-t.C:
+			if n != 0 {
+				Heartbeat(ctx)
+				n--
+			}
+		}
+	}
+}
+
+func (b *beater) state() (int, []error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.starts, append([]error(nil), b.causes...)
+}
+
+// TestHeartbeatNotFiring: a child that beats within its period is left alone.
+func TestHeartbeatNotFiring(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &beater{every: 900 * time.Millisecond, beats: -1}
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second)))
+		sv := serveBG(t, s)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		starts, causes := b.state()
+		assert.Equal(t, 1, starts)
+		assert.Empty(t, causes)
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestHeartbeatFires: a child that stops beating is cancelled a whole period
+// after its last heartbeat with ErrHung as the cause, fails with it and is
+// restarted; the new copy beats again and is left alone.
+func TestHeartbeatFires(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &beater{every: 500 * time.Millisecond, beats: 3}
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second)))
+		sv := serveBG(t, s)
+		// Beats at 0.5, 1.0 and 1.5 s; the watchdog fires at 2.5 s.
+		time.Sleep(2499 * time.Millisecond)
+		synctest.Wait()
+		starts, causes := b.state()
+		require.Equal(t, 1, starts)
+		require.Empty(t, causes)
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		starts, causes = b.state()
+		require.Equal(t, 2, starts)
+		require.Len(t, causes, 1)
+		require.ErrorIs(t, causes[0], ErrHung)
+		info := s.Children()[0]
+		assert.Equal(t, Running, info.State)
+		assert.Equal(t, 1, info.Restarts)
+		require.ErrorIs(t, info.LastError, ErrHung)
+		time.Sleep(time.Minute) // heartbeats resumed with the new copy
+		synctest.Wait()
+		starts, _ = b.state()
+		assert.Equal(t, 2, starts)
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestHeartbeatWatchStartsAtReadiness: the watchdog is armed when the child
+// becomes ready, not when it starts.
+func TestHeartbeatWatchStartsAtReadiness(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var cause error
+		w := WorkerFunc(func(ctx context.Context) error {
+			select { // a long start without heartbeats
+			case <-time.After(5 * time.Second):
+			case <-ctx.Done():
+				return nil
+			}
+			Ready(ctx)
+			<-ctx.Done()
+			cause = context.Cause(ctx)
+			return nil
+		})
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("w", w, WithReadiness(0), WithHeartbeat(time.Second)))
+		sv := serveBG(t, s)
+		time.Sleep(5*time.Second + 999*time.Millisecond)
+		synctest.Wait()
+		assert.Equal(t, []string{"w:running"}, states(s))
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		require.ErrorIs(t, cause, ErrHung)
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestHeartbeatHungThenStuck: a hung child that ignores cancellation is
+// declared stuck after its shutdown timeout, never runs twice, and is
+// restarted once it returns.
+func TestHeartbeatHungThenStuck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &beater{every: time.Second, beats: 0, stubborn: true, release: make(chan struct{})}
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second), WithShutdownTimeout(2*time.Second)))
+		sv := serveBG(t, s)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"b:stopping"}, states(s))
+		h := s.Health(t.Context())
+		assert.True(t, h.Live, "hung but not stuck yet")
+		assert.False(t, h.Ready)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"b:stuck"}, states(s))
+		h = s.Health(t.Context())
+		assert.False(t, h.Live)
+		assert.Equal(t, Check{Path: "s/b", Reason: "stuck", Err: h.Checks[1].Err}, h.Checks[1])
+		require.ErrorIs(t, h.Checks[1].Err, ErrStuck)
+		starts, _ := b.state()
+		assert.Equal(t, 1, starts, "no second copy while the first runs")
+		close(b.release)
+		synctest.Wait()
+		starts, _ = b.state()
+		assert.Equal(t, 2, starts)
+		info := s.Children()[0]
+		assert.Equal(t, Running, info.State)
+		require.ErrorIs(t, info.LastError, ErrHung)
+		assert.True(t, s.Health(t.Context()).Live)
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestHeartbeatCountsAgainstIntensity: repeated hangs exhaust the restart
+// intensity like any failure.
+func TestHeartbeatCountsAgainstIntensity(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w := WorkerFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		s := New("s", WithIntensity(2, time.Minute), WithLogger(nil))
+		require.NoError(t, s.Add("w", w, WithHeartbeat(time.Second)))
+		start := time.Now()
+		err := s.Serve(t.Context())
+		require.ErrorIs(t, err, ErrIntensityExceeded)
+		require.ErrorIs(t, err, ErrHung)
+		assert.Equal(t, 3*time.Second, time.Since(start))
+	})
+}
+
+// TestHeartbeatWithBackoff: a hang is a failure that backoff delays.
+func TestHeartbeatWithBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := &beater{every: time.Second, beats: 0}
+		s := New("s", WithLogger(nil), WithBackoff(ConstantBackoff(5*time.Second)))
+		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second)))
+		sv := serveBG(t, s)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"b:restarting"}, states(s))
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"b:running"}, states(s))
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestReadinessOptionsInvalid: bad readiness and heartbeat options are
+// rejected with ErrInvalid.
+func TestReadinessOptionsInvalid(t *testing.T) {
+	s := New("s")
+	w := WorkerFunc(func(ctx context.Context) error { return nil })
+	require.ErrorIs(t, s.Add("a", w, WithReadiness(-1)), ErrInvalid)
+	require.ErrorIs(t, s.Add("b", w, WithHeartbeat(0)), ErrInvalid)
+	require.ErrorIs(t, s.Add("c", w, WithHeartbeat(-time.Second)), ErrInvalid)
+	require.ErrorIs(t, s.Add("d", New("d"), WithHeartbeat(time.Second)), ErrInvalid)
+	assert.Empty(t, s.Children())
+}
