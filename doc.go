@@ -144,6 +144,49 @@
 // Serve calls: a supervisor served again while an earlier copy of a child
 // still runs keeps that child Stuck until the copy returns, then starts it.
 //
+// # Readiness
+//
+// A child started with [WithReadiness] tells its supervisor that it is up by
+// calling [Ready] on its context (or one derived from it); until then it is
+// [Starting], and the supervisor starts no other child: every start (initial,
+// restart, group restart, Add, Restart) waits its turn in start order, like
+// OTP's synchronous start and systemd's Type=notify. The supervisor is never
+// blocked meanwhile: Children, Terminate, Remove, Health and shutdown work,
+// and terminating the child waited for lets the next start go. With a
+// positive start timeout, a child not ready in time is cancelled with a cause
+// matching [ErrStartTimeout] and, once it returns, fails with that error (so
+// its restart policy, backoff and the intensity apply, and its restart comes
+// before the children waiting behind it); if it does not return within its
+// shutdown timeout it is declared stuck and the waiting starts go on. Other
+// children are ready when they start. A nested *Supervisor is Starting until
+// all its children are ready, then signals its parent by itself, once per
+// Serve; its parent waits for it only if it was added with WithReadiness.
+//
+// # Heartbeats
+//
+// A child added with [WithHeartbeat] must call [Heartbeat] on its context at
+// least once per period, from the moment it is ready. One that sends none
+// for a whole period is hung: its context is cancelled with a cause matching
+// [ErrHung] (see context.Cause), the supervisor logs it at error level, and
+// when the child returns it is handled as a failure with that error. If it
+// does not return within its shutdown timeout it is declared stuck, and its
+// failure is handled once it returns. Heartbeats cost an atomic store; the
+// supervisor checks them with its one timer, waking at most once per period
+// per child.
+//
+// # Health
+//
+// [Supervisor.Health] answers, for the whole tree, whether it is live (every
+// supervisor serves and has not failed, no child is stuck) and ready (every
+// child ready, none starting, restarting, stopping or stuck), with one
+// [Check] per supervisor and child, named by its path ("root/db/pool") and
+// saying why when it is not. Supervisors answer from their own goroutine,
+// which never waits for a child, so Health is prompt even while a child is
+// slow to stop. [ProbeHandler] serves the answers to Kubernetes probes, and
+// [WithSystemd] sends them to systemd (READY=1, WATCHDOG=1 while live,
+// STOPPING=1): the tree is the innermost layer of supervision, the process
+// manager the next.
+//
 // # Significant children
 //
 // With WithAutoShutdown([AnySignificant]) the supervisor shuts down, and Serve
@@ -172,8 +215,8 @@
 //
 // # Logging
 //
-// Failures (warning), stuck children (error, with the stack) and exceeded
-// intensity (error) are logged through log/slog: [WithLogger] chooses the
+// Failures (warning), hung and stuck children (error, with the stack) and
+// exceeded intensity (error) are logged through log/slog: [WithLogger] chooses the
 // logger, slog.Default() otherwise. The level is checked before anything is
 // formatted.
 //
@@ -183,5 +226,6 @@
 // of its state and sleeps while nothing happens: no polling, and no helper
 // goroutine per child. Each child costs its own goroutine (running its Serve)
 // and a small record. Exits reach the supervisor through a mailbox that never
-// blocks the child, and one timer bounds the stop in progress.
+// blocks the child; one timer bounds the stop in progress and another serves
+// every delayed restart, start timeout and heartbeat deadline.
 package arbor
