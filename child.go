@@ -101,7 +101,7 @@ type child struct {
 	run    uint64 // serial of the newest copy started, unique in the supervisor
 	alive  bool   // that copy has not returned yet
 	cancel context.CancelCauseFunc
-	cc     *copyCtx // that copy's context, where it signals readiness and heartbeats
+	cc     *copyCtx // that copy's context if it may signal readiness or heartbeats, or nil
 
 	stopping      bool // the supervisor cancelled the running copy: its return is a stop
 	held          bool // a queued stop will stop it: an exit by itself counts as stopped
@@ -110,9 +110,8 @@ type child struct {
 	startOnReturn bool // start it as soon as its stuck copy returns
 	removeOnStop  bool // Remove asked for it: delete it once its copy returns
 
-	queued   bool      // waits in the start queue for an earlier child's readiness
-	hung     error     // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
-	beatFrom time.Time // when its heartbeat watchdog was armed
+	queued bool  // waits in the start queue for an earlier child's readiness
+	hung   error // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
 
 	stuck   *StuckError // set while stuck
 	waiters []*request  // Terminate and Remove calls waiting for it to stop

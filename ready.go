@@ -26,6 +26,8 @@ type copyCtx struct {
 	born    time.Time    // when the copy started, if its heartbeat is watched
 	beat    atomic.Int64 // the last heartbeat, in nanoseconds after born
 	readied atomic.Bool
+
+	beatFrom time.Time // when its heartbeat watch was armed; the loop's own
 }
 
 func (x *copyCtx) Value(key any) any {
@@ -33,6 +35,18 @@ func (x *copyCtx) Value(key any) any {
 		return x
 	}
 	return x.Context.Value(key)
+}
+
+// hideCopy is a supervisor's base context for its children: it hides the
+// supervisor's own copyCtx, so that a child without one of its own cannot
+// signal for its supervisor.
+type hideCopy struct{ context.Context }
+
+func (h hideCopy) Value(key any) any {
+	if key == (copyKey{}) {
+		return nil
+	}
+	return h.Context.Value(key)
 }
 
 func copyOf(ctx context.Context) *copyCtx {
@@ -49,7 +63,12 @@ func copyOf(ctx context.Context) *copyCtx {
 // copy of a child counts; Ready on a context no supervisor made, or by a child
 // not asked to signal readiness, does nothing. It never blocks.
 func Ready(ctx context.Context) {
-	if x := copyOf(ctx); x != nil && x.readied.CompareAndSwap(false, true) {
+	copyOf(ctx).signal()
+}
+
+// signal posts the copy's readiness to its supervisor, the first time only.
+func (x *copyCtx) signal() {
+	if x != nil && x.readied.CompareAndSwap(false, true) {
 		x.s.post(message{c: x.c, run: x.run, ready: true})
 	}
 }
@@ -119,7 +138,7 @@ func (s *Supervisor) ready() bool {
 // signalReady tells the supervisor's parent, or systemd for a root, that all
 // its children are ready, once per Serve.
 func (s *Supervisor) signalReady() {
-	Ready(s.l.base)
+	s.l.parent.signal()
 	s.l.notifier.ready()
 }
 
@@ -184,8 +203,8 @@ func (s *Supervisor) readied(c *child, run uint64) {
 // armBeat starts c's heartbeat watchdog, if it has one.
 func (s *Supervisor) armBeat(c *child) {
 	if c.heartbeat > 0 {
-		c.beatFrom = time.Now()
-		s.deadline(c, c.beatFrom.Add(c.heartbeat), waitBeat)
+		c.cc.beatFrom = time.Now()
+		s.deadline(c, c.cc.beatFrom.Add(c.heartbeat), waitBeat)
 	}
 }
 
@@ -193,8 +212,8 @@ func (s *Supervisor) armBeat(c *child) {
 // otherwise waits for the end of the period from that heartbeat.
 func (s *Supervisor) checkBeat(c *child, now time.Time) {
 	last := c.cc.born.Add(time.Duration(c.cc.beat.Load()))
-	if last.Before(c.beatFrom) {
-		last = c.beatFrom
+	if last.Before(c.cc.beatFrom) {
+		last = c.cc.beatFrom
 	}
 	if next := last.Add(c.heartbeat); next.After(now) {
 		s.deadline(c, next, waitBeat)

@@ -481,3 +481,25 @@ func TestReadinessOptionsInvalid(t *testing.T) {
 	require.ErrorIs(t, s.Add("d", New("d"), WithHeartbeat(time.Second)), ErrInvalid)
 	assert.Empty(t, s.Children())
 }
+
+// TestReadyCannotReachGrandparent: a child that is not asked to signal
+// readiness cannot make its nested supervisor ready by calling Ready.
+func TestReadyCannotReachGrandparent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		mid := New("mid", WithLogger(nil))
+		require.NoError(t, mid.Add("eager", WorkerFunc(func(ctx context.Context) error {
+			Ready(ctx) // not asked to: no effect, neither here nor above
+			<-ctx.Done()
+			return nil
+		})))
+		require.NoError(t, mid.Add("slow", slowStarter("slow", tl, time.Hour), WithReadiness(0)))
+		root := New("root", WithLogger(nil))
+		require.NoError(t, root.Add("mid", mid, WithReadiness(0)))
+		require.NoError(t, root.Add("after", slowStarter("after", tl, 0)))
+		sv := serveBG(t, root)
+		assert.Equal(t, []string{"mid:starting", "after:starting"}, states(root))
+		assert.Equal(t, []string{"eager:running", "slow:starting"}, states(mid))
+		require.NoError(t, sv.stop())
+	})
+}

@@ -39,7 +39,8 @@ type Supervisor struct {
 
 // loop is the state of one Serve call, owned by its goroutine.
 type loop struct {
-	base       context.Context // Serve's values without its cancellation
+	base       context.Context // Serve's values without its cancellation or its copyCtx
+	parent     *copyCtx        // the copy of a parent's child that this Serve is, or nil
 	started    time.Time
 	spare      []message // the inbox's second buffer
 	jobs       []job     // queued stops and group restarts; jobs[0] runs
@@ -291,7 +292,8 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	timer.Stop()
 	pendingTimer.Stop()
 	*l = loop{
-		base:         context.WithoutCancel(ctx),
+		base:         hideCopy{context.WithoutCancel(ctx)},
+		parent:       copyOf(ctx),
 		started:      time.Now(),
 		spare:        l.spare,
 		timer:        timer,
@@ -389,7 +391,7 @@ func (s *Supervisor) end() error {
 	s.serving = false
 	s.drainOffline()
 	s.mu.Unlock()
-	l.base, l.notifier = nil, nil
+	l.base, l.parent, l.notifier = nil, nil, nil
 	switch len(errs) {
 	case 0:
 		return nil
@@ -433,14 +435,18 @@ func (s *Supervisor) start(c *child) {
 // launch runs a new copy of c now.
 func (s *Supervisor) launch(c *child) {
 	s.runs++
-	cc := &copyCtx{s: s, c: c, run: s.runs}
 	ctx, cancel := context.WithCancelCause(s.l.base)
-	cc.Context = ctx
-	c.run, c.cancel, c.cc, c.alive = s.runs, cancel, cc, true
+	c.run, c.cancel, c.alive = s.runs, cancel, true
 	c.stopping, c.held, c.stuck, c.hung = false, false, nil, nil
-	if c.resetAfter > 0 || c.heartbeat > 0 {
-		cc.born = time.Now()
-		c.startedAt = cc.born
+	var now time.Time
+	if c.resetAfter > 0 || c.heartbeat > 0 { // only these read the clock
+		now = time.Now()
+		c.startedAt = now
+	}
+	c.cc = nil
+	if c.tracks || c.heartbeat > 0 { // only these listen to Ready and Heartbeat
+		c.cc = &copyCtx{Context: ctx, s: s, c: c, run: s.runs, born: now}
+		ctx = c.cc
 	}
 	if c.tracks {
 		s.set(c, Starting)
@@ -454,7 +460,7 @@ func (s *Supervisor) launch(c *child) {
 		s.set(c, Running)
 		s.armBeat(c)
 	}
-	go childMain(s, c.run, c, cc)
+	go childMain(s, c.run, c, ctx)
 }
 
 // exit handles the return of copy run of c.
