@@ -503,3 +503,79 @@ func TestReadyCannotReachGrandparent(t *testing.T) {
 		require.NoError(t, sv.stop())
 	})
 }
+
+// TestReadinessAddWhileWaiting: a child added while a start waits for
+// readiness starts after it; Add itself returns at once.
+func TestReadinessAddWhileWaiting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("a", slowStarter("a", tl, time.Second), WithReadiness(0)))
+		sv := serveBG(t, s)
+		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
+		assert.Equal(t, []string{"a:starting", "b:starting"}, states(s))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []time.Duration{time.Second}, tl.get("start b"))
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestReadinessRestForOneQueued: a RestForOne restart triggered while later
+// children still wait in the queue takes them out of it and restarts the
+// group in order; a queued temporary child is dropped.
+func TestReadinessRestForOneQueued(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		s := New("s", WithStrategy(RestForOne), WithLogger(nil))
+		a := newProbe("a", nil)
+		require.NoError(t, s.Add("a", a))
+		require.NoError(t, s.Add("b", slowStarter("b", tl, time.Second), WithReadiness(0)))
+		require.NoError(t, s.Add("c", slowStarter("c", tl, 0)))
+		require.NoError(t, s.Add("t", slowStarter("t", tl, 0), WithRestart(Temporary)))
+		sv := serveBG(t, s)
+		assert.Equal(t, []string{"a:running", "b:starting", "c:starting", "t:starting"}, states(s))
+		a.exit <- errors.New("boom")
+		synctest.Wait()
+		assert.Equal(t, []string{"a:running", "b:starting", "c:starting"}, states(s))
+		assert.Equal(t, []time.Duration{0, 0}, tl.get("start b"), "b was stopped and started again")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"a:running", "b:running", "c:running"}, states(s))
+		assert.Equal(t, []time.Duration{time.Second}, tl.get("start c"))
+		assert.Empty(t, tl.get("start t"))
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestReadinessStuckStartReleasesQueue: a child that times out starting and
+// then ignores its cancellation is declared stuck, and the starts waiting
+// behind it go on.
+func TestReadinessStuckStartReleasesQueue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tl := newTimeline()
+		a := newProbe("a", nil)
+		a.setIgnore(true)
+		s := New("s", WithLogger(nil))
+		require.NoError(t, s.Add("a", a, WithReadiness(time.Second), WithShutdownTimeout(2*time.Second)))
+		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
+		sv := serveBG(t, s)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"a:stopping", "b:starting"}, states(s))
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"a:stuck", "b:running"}, states(s))
+		assert.Equal(t, []time.Duration{3 * time.Second}, tl.get("start b"))
+		a.setIgnore(false) // for the next copy
+		close(a.release)   // returns: its start-timeout failure restarts it
+		synctest.Wait()
+		info := s.Children()[0]
+		require.ErrorIs(t, info.LastError, ErrStartTimeout)
+		assert.Equal(t, Starting, info.State)
+		_, maxCopies, starts := a.counts()
+		assert.Equal(t, 2, starts)
+		assert.Equal(t, 1, maxCopies)
+		require.NoError(t, sv.stop())
+	})
+}
