@@ -95,8 +95,10 @@ type child struct {
 	holdOff bool // Terminate before Serve: Serve leaves the child Stopped
 
 	state    State
+	since    time.Time // when it entered state
 	restarts int
 	lastErr  error
+	count    Counters // over the supervisor's whole life
 
 	run    uint64 // serial of the newest copy started, unique in the supervisor
 	alive  bool   // that copy has not returned yet

@@ -1,6 +1,9 @@
 package arbor
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Health is the health of a supervision tree at one moment: whether it is
 // live and ready, and one Check for every supervisor and child in it.
@@ -35,31 +38,33 @@ type Check struct {
 	Err error
 }
 
-// supHealth is what one supervisor reports about itself for Health.
-type supHealth struct {
+// supSnap is what one supervisor reports about itself for Health and Tree.
+type supSnap struct {
 	serving  bool
 	shutting bool
 	reason   error
-	children []childHealth
+	since    time.Time // when the current Serve started
+	children []childSnap
 }
 
-type childHealth struct {
-	name  string
-	state State
+type childSnap struct {
+	info  ChildInfo
 	alive bool // a copy runs
 	err   error
+	since time.Time
+	count Counters
 	sub   *Supervisor // a nested supervisor, or nil
 }
 
-// healthNow describes the supervisor for Health, on its loop or under mu.
-func (s *Supervisor) healthNow() *supHealth {
-	h := &supHealth{serving: s.serving}
+// snapNow describes the supervisor, on its loop or under mu.
+func (s *Supervisor) snapNow() *supSnap {
+	h := &supSnap{serving: s.serving}
 	if s.serving {
-		h.shutting, h.reason = s.l.shutting, s.l.reason
+		h.shutting, h.reason, h.since = s.l.shutting, s.l.reason, s.l.started
 	}
-	h.children = make([]childHealth, 0, len(s.byName))
+	h.children = make([]childSnap, 0, len(s.byName))
 	for c := s.head; c != nil; c = c.next {
-		ch := childHealth{name: c.name, state: c.state, alive: c.alive, err: c.lastErr}
+		ch := childSnap{info: c.info(), alive: c.alive, err: c.lastErr, since: c.since, count: c.count}
 		if c.stuck != nil {
 			ch.err = c.stuck
 		}
@@ -84,9 +89,9 @@ func (s *Supervisor) Health(ctx context.Context) Health {
 // health appends the checks of s, served as a child in state st (Running for
 // the root), at path.
 func (s *Supervisor) health(ctx context.Context, path string, st State, lastErr error, h *Health) {
-	a, ok := s.callCtx(ctx, &request{kind: reqHealth})
+	a, ok := s.callCtx(ctx, &request{kind: reqSnap})
 	me := Check{Path: path, Live: true, Ready: true}
-	sh := a.health
+	sh := a.snap
 	switch {
 	case !ok:
 		me.Live, me.Ready, me.Reason, me.Err = false, false, "no answer", ctx.Err()
@@ -106,20 +111,20 @@ func (s *Supervisor) health(ctx context.Context, path string, st State, lastErr 
 		return
 	}
 	for _, c := range sh.children {
-		p := path + "/" + c.name
+		p := path + "/" + c.info.Name
 		if c.sub != nil && c.alive {
-			c.sub.health(ctx, p, c.state, c.err, h)
+			c.sub.health(ctx, p, c.info.State, c.err, h)
 			continue
 		}
 		ck := Check{Path: p, Live: true, Ready: true}
-		switch c.state {
+		switch c.info.State {
 		case Stuck:
 			ck.Live, ck.Ready = false, false
 		case Starting, Restarting, Stopping:
 			ck.Ready = false
 		}
 		if !ck.Ready {
-			ck.Reason, ck.Err = c.state.String(), c.err
+			ck.Reason, ck.Err = c.info.State.String(), c.err
 		}
 		h.add(ck)
 	}

@@ -125,7 +125,9 @@ func WithHeartbeat(period time.Duration) ChildOption {
 func (s *Supervisor) set(c *child, st State) {
 	s.l.n[c.state]--
 	s.l.n[st]++
-	c.state = st
+	if c.state != st {
+		c.state, c.since = st, time.Now()
+	}
 }
 
 // ready reports whether every child is ready: none is starting, restarting,
@@ -241,6 +243,7 @@ func (s *Supervisor) hangStuck(c *child) {
 		s.l.waiting = nil // later starts go on without it
 	}
 	s.set(c, Stuck)
+	c.count.Stuck++
 	c.stuck = &StuckError{
 		Supervisor: s.name,
 		Child:      c.name,

@@ -90,7 +90,7 @@ const (
 	reqRestart
 	reqRemove
 	reqChildren
-	reqHealth
+	reqSnap
 )
 
 // request is a call of the dynamic API, answered on reply.
@@ -105,7 +105,7 @@ type request struct {
 type answer struct {
 	err    error
 	infos  []ChildInfo
-	health *supHealth
+	snap   *supSnap
 }
 
 // New returns a supervisor with the given name and options. It never fails: a
@@ -435,6 +435,7 @@ func (s *Supervisor) start(c *child) {
 // launch runs a new copy of c now.
 func (s *Supervisor) launch(c *child) {
 	s.runs++
+	c.count.Starts++
 	ctx, cancel := context.WithCancelCause(s.l.base)
 	c.run, c.cancel, c.alive = s.runs, cancel, true
 	c.stopping, c.held, c.stuck, c.hung = false, false, nil, nil
@@ -501,6 +502,7 @@ func (s *Supervisor) exit(c *child, run uint64, err error) {
 		}
 		if !c.stopping && err != nil { // it failed by itself before being stopped
 			c.lastErr = err
+			c.count.Failures++
 			s.log(slog.LevelWarn, "arbor: child failed", c, err)
 		}
 		c.stopping, c.held = false, false
@@ -534,6 +536,7 @@ func (s *Supervisor) exited(c *child, err error) {
 	failed := err != nil
 	if failed {
 		c.lastErr = err
+		c.count.Failures++
 		s.log(slog.LevelWarn, "arbor: child failed", c, err)
 	}
 	if errors.Is(err, ErrTerminateTree) {
@@ -606,6 +609,7 @@ func (s *Supervisor) restartOne(c *child) {
 		return
 	}
 	c.restarts++
+	c.count.Restarts++
 	s.start(c)
 }
 
@@ -696,9 +700,11 @@ func (s *Supervisor) startGroup(trigger *child, start []*child) {
 			if x.stuck != nil {
 				x.startOnReturn = true
 				x.restarts++
+				x.count.Restarts++
 			}
 		default:
 			x.restarts++
+			x.count.Restarts++
 			s.start(x)
 		}
 	}
@@ -735,6 +741,7 @@ func (s *Supervisor) timedOut() {
 	}
 	s.l.cur = nil
 	s.set(c, Stuck)
+	c.count.Stuck++
 	c.stuck = &StuckError{
 		Supervisor: s.name,
 		Child:      c.name,
@@ -816,8 +823,8 @@ func (s *Supervisor) handle(req *request) {
 	case reqChildren:
 		req.reply <- answer{infos: s.snapshot()}
 		return
-	case reqHealth:
-		req.reply <- answer{health: s.healthNow()}
+	case reqSnap:
+		req.reply <- answer{snap: s.snapNow()}
 		return
 	}
 	if s.l.shutting && (req.kind == reqAdd || req.kind == reqRestart) {
@@ -899,8 +906,8 @@ func (s *Supervisor) offline(req *request) answer {
 	switch req.kind {
 	case reqChildren:
 		return answer{infos: s.snapshot()}
-	case reqHealth:
-		return answer{health: s.healthNow()}
+	case reqSnap:
+		return answer{snap: s.snapNow()}
 	case reqAdd:
 		if s.byName[req.name] != nil {
 			return answer{err: fmt.Errorf("%w: %q", ErrAlreadyExists, req.name)}

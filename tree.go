@@ -1,0 +1,254 @@
+package arbor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Counters count what happened to a child over its supervisor's whole life,
+// across Serve calls (unlike ChildInfo.Restarts, which counts the current
+// Serve only).
+type Counters struct {
+	// Starts counts copies started, restarts included.
+	Starts uint64 `json:"starts"`
+	// Failures counts exits that were failures: errors, panics, Goexit,
+	// start timeouts and missed heartbeats.
+	Failures uint64 `json:"failures"`
+	// Restarts counts starts by the supervisor after an exit or in a group
+	// restart.
+	Restarts uint64 `json:"restarts"`
+	// Stuck counts the times the child was declared stuck.
+	Stuck uint64 `json:"stuck"`
+}
+
+func (c *Counters) add(o Counters) {
+	c.Starts += o.Starts
+	c.Failures += o.Failures
+	c.Restarts += o.Restarts
+	c.Stuck += o.Stuck
+}
+
+// NodeKind tells a supervisor from a worker in a Tree.
+type NodeKind int
+
+const (
+	// KindWorker is a child that is not a *Supervisor.
+	KindWorker NodeKind = iota
+	// KindSupervisor is a supervisor: the root, or a nested *Supervisor.
+	KindSupervisor
+)
+
+// String returns "worker" or "supervisor".
+func (k NodeKind) String() string {
+	switch k {
+	case KindWorker:
+		return "worker"
+	case KindSupervisor:
+		return "supervisor"
+	}
+	return "NodeKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Node is one supervisor or child in a snapshot of a tree (see
+// Supervisor.Tree).
+type Node struct {
+	// Path names the node: the root's name, then child names joined with
+	// '/', such as "root/db/pool".
+	Path string
+	// Name is the last element of Path.
+	Name string
+	// Kind says whether the node is a supervisor.
+	Kind NodeKind
+	// State is the node's state. A serving root is Running (Stopping while
+	// it shuts down), one that does not serve is Stopped.
+	State State
+	// Restarts counts the restarts in the current (or last) Serve, as
+	// ChildInfo.Restarts; zero for the root.
+	Restarts int
+	// LastError is the node's last failure, as ChildInfo.LastError.
+	LastError error
+	// Since is when the node entered its state: for a running node, when it
+	// started running. Zero if it never changed state.
+	Since time.Time
+	// NextStart is when a node waiting in backoff starts again, or zero.
+	NextStart time.Time
+	// Counters count the node's starts, failures, restarts and stuck
+	// episodes over its supervisor's life; zero for the root. Use Total for
+	// a subtree's sums.
+	Counters Counters
+	// Children are a supervisor's children in start order; nil for a
+	// worker, and for a nested supervisor that does not run (its children
+	// are then all stopped).
+	Children []*Node
+}
+
+// Tree returns a snapshot of the tree under s: s itself, its children, and
+// the children of every nested supervisor that runs, each supervisor asked
+// in turn from the calling goroutine. If ctx ends before a supervisor
+// answers, that supervisor's node has no children and its LastError is
+// ctx's error.
+func (s *Supervisor) Tree(ctx context.Context) *Node {
+	root := &Node{Path: s.name, Name: s.name, Kind: KindSupervisor}
+	s.tree(ctx, root, true)
+	return root
+}
+
+// tree fills in n, the node of s, and its children; the root's own state too.
+func (s *Supervisor) tree(ctx context.Context, n *Node, root bool) {
+	a, ok := s.callCtx(ctx, &request{kind: reqSnap})
+	if !ok {
+		n.LastError = ctx.Err()
+		return
+	}
+	sn := a.snap
+	if root {
+		switch {
+		case sn.shutting:
+			n.State = Stopping
+		case sn.serving:
+			n.State = Running
+		}
+		n.Since = sn.since
+	}
+	n.Children = make([]*Node, 0, len(sn.children))
+	for _, c := range sn.children {
+		ch := &Node{
+			Path:      n.Path + "/" + c.info.Name,
+			Name:      c.info.Name,
+			State:     c.info.State,
+			Restarts:  c.info.Restarts,
+			LastError: c.err,
+			Since:     c.since,
+			NextStart: c.info.NextStart,
+			Counters:  c.count,
+		}
+		if c.sub != nil {
+			ch.Kind = KindSupervisor
+			if c.alive {
+				c.sub.tree(ctx, ch, false)
+			}
+		}
+		n.Children = append(n.Children, ch)
+	}
+}
+
+// All yields n and every node below it, depth first: each node before its
+// children, children in start order.
+func (n *Node) All() iter.Seq[*Node] {
+	return func(yield func(*Node) bool) { n.walk(yield) }
+}
+
+func (n *Node) walk(yield func(*Node) bool) bool {
+	if !yield(n) {
+		return false
+	}
+	for _, c := range n.Children {
+		if !c.walk(yield) {
+			return false
+		}
+	}
+	return true
+}
+
+// Total returns the sums of the counters of n and every node below it.
+func (n *Node) Total() Counters {
+	var t Counters
+	for x := range n.All() {
+		t.add(x.Counters)
+	}
+	return t
+}
+
+// String renders the tree under n as text, one node per line, like pstree:
+//
+//	root [supervisor] running
+//	├─ db [supervisor] running
+//	│  ├─ conn restarting, 3 restarts, next start in 2s: connection refused
+//	│  └─ cache running
+//	└─ api running
+//
+// Durations are measured from the time String is called.
+func (n *Node) String() string {
+	var b strings.Builder
+	n.render(&b, "", "", time.Now())
+	return b.String()
+}
+
+func (n *Node) render(b *strings.Builder, first, rest string, now time.Time) {
+	b.WriteString(first)
+	b.WriteString(printable(n.Name))
+	if n.Kind == KindSupervisor {
+		b.WriteString(" [supervisor]")
+	}
+	b.WriteString(" " + n.State.String())
+	if n.Restarts > 0 {
+		fmt.Fprintf(b, ", %d restart%s", n.Restarts, plural(n.Restarts))
+	}
+	if !n.NextStart.IsZero() {
+		fmt.Fprintf(b, ", next start in %v", n.NextStart.Sub(now).Round(time.Millisecond))
+	}
+	if n.LastError != nil {
+		b.WriteString(": " + printable(n.LastError.Error()))
+	}
+	b.WriteByte('\n')
+	for i, c := range n.Children {
+		if i == len(n.Children)-1 {
+			c.render(b, rest+"└─ ", rest+"   ", now)
+		} else {
+			c.render(b, rest+"├─ ", rest+"│  ", now)
+		}
+	}
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// nodeJSON is a Node as JSON shows it.
+type nodeJSON struct {
+	Path      string     `json:"path"`
+	Name      string     `json:"name"`
+	Kind      string     `json:"kind"`
+	State     string     `json:"state"`
+	Restarts  int        `json:"restarts"`
+	LastError string     `json:"last_error,omitempty"`
+	Since     *time.Time `json:"since,omitempty"`
+	NextStart *time.Time `json:"next_start,omitempty"`
+	Counters  Counters   `json:"counters"`
+	Children  []*Node    `json:"children,omitempty"`
+}
+
+// MarshalJSON renders the node and its children as JSON: kind and state as
+// strings ("supervisor", "running"), the last error as its message, times in
+// RFC 3339 and left out when zero.
+func (n *Node) MarshalJSON() ([]byte, error) {
+	j := nodeJSON{
+		Path:     n.Path,
+		Name:     n.Name,
+		Kind:     n.Kind.String(),
+		State:    n.State.String(),
+		Restarts: n.Restarts,
+		Counters: n.Counters,
+		Children: n.Children,
+	}
+	if n.LastError != nil {
+		j.LastError = n.LastError.Error()
+	}
+	if !n.Since.IsZero() {
+		t := n.Since
+		j.Since = &t
+	}
+	if !n.NextStart.IsZero() {
+		t := n.NextStart
+		j.NextStart = &t
+	}
+	return json.Marshal(j)
+}
