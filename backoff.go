@@ -3,7 +3,6 @@ package arbor
 import (
 	"container/heap"
 	"fmt"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -142,7 +141,7 @@ func (s *Supervisor) delayFor(c *child) (d time.Duration) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			s.log(slog.LevelError, "arbor: backoff policy panicked", c, &PanicError{Value: v, Stack: debug.Stack()})
+			s.emit(EventPolicyPanicked, c, &PanicError{Value: v, Stack: debug.Stack()})
 			d = 0
 		}
 	}()

@@ -1156,7 +1156,7 @@ func TestDecisionRestartIfLogsPanic(t *testing.T) {
 		sv := serveBG(t, s)
 		w.fail(t, boBoom)
 		assert.Equal(t, 2, w.count())
-		assert.Contains(t, buf.String(), "restart predicate panicked")
+		assert.Contains(t, buf.String(), "restart policy panicked")
 		assert.Contains(t, buf.String(), "predicate broke")
 		require.NoError(t, sv.stop())
 	})

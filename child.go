@@ -112,8 +112,9 @@ type child struct {
 	startOnReturn bool // start it as soon as its stuck copy returns
 	removeOnStop  bool // Remove asked for it: delete it once its copy returns
 
-	queued bool  // waits in the start queue for an earlier child's readiness
-	hung   error // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
+	queued    bool  // waits in the start queue for an earlier child's readiness
+	isRestart bool  // its next start is a restart, reported as such
+	hung      error // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
 
 	stuck   *StuckError // set while stuck
 	waiters []*request  // Terminate and Remove calls waiting for it to stop

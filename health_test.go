@@ -3,7 +3,6 @@ package arbor
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -155,16 +154,16 @@ func TestHealthFailedSupervisor(t *testing.T) {
 	})
 }
 
-// TestHealthNoAnswer: a supervisor whose loop is busy in a slow log handler
-// is reported as not answering when ctx ends.
+// TestHealthNoAnswer: a supervisor whose loop is busy in a slow restart
+// predicate is reported as not answering when ctx ends.
 func TestHealthNoAnswer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		block := make(chan struct{})
-		s := New("s", WithLogger(newBlockingLogger(block)))
+		s := New("s", WithLogger(nil))
 		a := newProbe("a", nil)
-		require.NoError(t, s.Add("a", a))
+		require.NoError(t, s.Add("a", a, WithRestartIf(func(error) bool { <-block; return true })))
 		sv := serveBG(t, s)
-		a.exit <- errors.New("boom") // the loop now blocks logging it
+		a.exit <- errors.New("boom") // the loop now blocks in the predicate
 		synctest.Wait()
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 		defer cancel()
@@ -309,19 +308,3 @@ func TestSystemdNotifyUnset(t *testing.T) {
 		require.NoError(t, sv.stop())
 	})
 }
-
-// newBlockingLogger returns a logger whose handler blocks until block is
-// closed.
-func newBlockingLogger(block chan struct{}) *slog.Logger {
-	return slog.New(blockingHandler{block})
-}
-
-type blockingHandler struct{ block chan struct{} }
-
-func (blockingHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h blockingHandler) Handle(context.Context, slog.Record) error {
-	<-h.block
-	return nil
-}
-func (h blockingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
-func (h blockingHandler) WithGroup(string) slog.Handler      { return h }

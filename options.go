@@ -37,8 +37,9 @@ type config struct {
 	backoff      Backoff       // default for children; nil: none
 	resetAfter   time.Duration // default for children; 0: never
 	logger       *slog.Logger
-	quiet        bool  // WithLogger(nil): log nothing
-	systemd      bool  // WithSystemd
+	quiet        bool // WithLogger(nil): log nothing
+	systemd      bool // WithSystemd
+	handlers     []func(Event)
 	err          error // the first bad option, returned by Serve
 }
 
@@ -103,12 +104,14 @@ func WithAutoShutdown(a AutoShutdown) Option {
 	})
 }
 
-// WithLogger sets the logger that reports failures, escalations and stuck
-// children. The default is slog.Default() at the time of logging;
-// WithLogger(nil) turns logging off. The supervisor calls the logger's handler
-// from its own goroutine: a handler must not block, and must not call the
-// supervisor's methods that wait for it (Add, Terminate, Restart, Remove,
-// Children).
+// WithLogger sets the logger that reports the supervisor's events: failures
+// (warning), hung and stuck children, exceeded intensity (error), restarts
+// (info) and the other transitions (debug), with attributes named like the
+// Event fields. The default is the logger of the supervisor it is nested
+// in, and slog.Default() for a root; WithLogger(nil) turns logging off for
+// the supervisor and those nested in it that do not set their own. The
+// logger is called from the tree's event goroutine, never from the
+// supervisor's own (see WithEventHandler).
 func WithLogger(l *slog.Logger) Option {
 	return supervisorOption(func(c *config) { c.logger, c.quiet = l, l == nil })
 }

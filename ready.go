@@ -3,7 +3,6 @@ package arbor
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -40,11 +39,19 @@ func (x *copyCtx) Value(key any) any {
 // hideCopy is a supervisor's base context for its children: it hides the
 // supervisor's own copyCtx, so that a child without one of its own cannot
 // signal for its supervisor.
-type hideCopy struct{ context.Context }
+// It also carries the supervisor's emitter, where nested supervisors send
+// their events.
+type hideCopy struct {
+	context.Context
+	em *emitter
+}
 
 func (h hideCopy) Value(key any) any {
-	if key == (copyKey{}) {
+	switch key {
+	case copyKey{}:
 		return nil
+	case emitKey{}:
+		return h.em
 	}
 	return h.Context.Value(key)
 }
@@ -199,6 +206,7 @@ func (s *Supervisor) readied(c *child, run uint64) {
 		s.l.waiting = nil
 	}
 	s.set(c, Running)
+	s.emit(EventChildReady, c, nil)
 	s.armBeat(c)
 }
 
@@ -230,7 +238,7 @@ func (s *Supervisor) hang(c *child, cause error) {
 	c.hung, c.stopping = cause, true
 	c.cancel(cause)
 	s.set(c, Stopping)
-	s.log(slog.LevelError, "arbor: child hung", c, cause)
+	s.emit(EventChildHung, c, cause)
 	if c.timeout > 0 {
 		s.deadline(c, time.Now().Add(c.timeout), waitHang)
 	}
@@ -249,5 +257,5 @@ func (s *Supervisor) hangStuck(c *child) {
 		Child:      c.name,
 		Stack:      gstack.Find(s.frame(c.run)),
 	}
-	s.log(slog.LevelError, "arbor: child stuck", c, c.stuck, slog.String("stack", string(c.stuck.Stack)))
+	s.emit(EventChildStuck, c, c.stuck)
 }

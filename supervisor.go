@@ -62,6 +62,7 @@ type loop struct {
 	n         [Starting + 1]int
 	readySent bool      // this Serve has signalled its own readiness
 	notifier  *notifier // systemd notifications, for a root with WithSystemd
+	em        *emitter  // where events go
 }
 
 // job stops children one at a time in order, then starts children in order:
@@ -292,7 +293,6 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	timer.Stop()
 	pendingTimer.Stop()
 	*l = loop{
-		base:         hideCopy{context.WithoutCancel(ctx)},
 		parent:       copyOf(ctx),
 		started:      time.Now(),
 		spare:        l.spare,
@@ -303,6 +303,9 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 		queue:        l.queue[:0],
 		notifier:     nt,
 	}
+	l.em = s.newEmitter(ctx, l.parent)
+	l.base = hideCopy{context.WithoutCancel(ctx), l.em}
+	s.emit(EventSupervisorStarted, nil, nil)
 	s.begin()
 	done := ctx.Done()
 	for !l.shutting || l.cur != nil || len(l.jobs) > 0 {
@@ -391,14 +394,20 @@ func (s *Supervisor) end() error {
 	s.serving = false
 	s.drainOffline()
 	s.mu.Unlock()
-	l.base, l.parent, l.notifier = nil, nil, nil
+	var err error
 	switch len(errs) {
 	case 0:
-		return nil
 	case 1:
-		return errs[0]
+		err = errs[0]
+	default:
+		err = errors.Join(errs...)
 	}
-	return errors.Join(errs...)
+	s.emit(EventSupervisorStopped, nil, err)
+	if em := l.em; em != nil && em.own {
+		em.d.close() // the root delivers its tree's last events before it returns
+	}
+	l.base, l.parent, l.notifier, l.em = nil, nil, nil, nil
+	return err
 }
 
 // drain handles what arrived in the inbox.
@@ -461,6 +470,12 @@ func (s *Supervisor) launch(c *child) {
 		s.set(c, Running)
 		s.armBeat(c)
 	}
+	if c.isRestart {
+		c.isRestart = false
+		s.emit(EventChildRestarted, c, nil)
+	} else {
+		s.emit(EventChildStarted, c, nil)
+	}
 	go childMain(s, c.run, c, ctx)
 }
 
@@ -485,7 +500,7 @@ func (s *Supervisor) exit(c *child, run uint64, err error) {
 		l.cur = nil
 	}
 	if c.stuck != nil {
-		s.log(slog.LevelWarn, "arbor: stuck child returned", c, err)
+		s.emit(EventChildUnstuck, c, err)
 		c.stuck = nil
 	}
 	if hung := c.hung; hung != nil {
@@ -503,7 +518,9 @@ func (s *Supervisor) exit(c *child, run uint64, err error) {
 		if !c.stopping && err != nil { // it failed by itself before being stopped
 			c.lastErr = err
 			c.count.Failures++
-			s.log(slog.LevelWarn, "arbor: child failed", c, err)
+			s.emit(EventChildFailed, c, err)
+		} else {
+			s.emit(EventChildStopped, c, nil)
 		}
 		c.stopping, c.held = false, false
 		s.stopped(c)
@@ -537,7 +554,9 @@ func (s *Supervisor) exited(c *child, err error) {
 	if failed {
 		c.lastErr = err
 		c.count.Failures++
-		s.log(slog.LevelWarn, "arbor: child failed", c, err)
+		s.emit(EventChildFailed, c, err)
+	} else {
+		s.emit(EventChildExited, c, nil)
 	}
 	if errors.Is(err, ErrTerminateTree) {
 		s.settle(c)
@@ -557,7 +576,11 @@ func (s *Supervisor) exited(c *child, err error) {
 	}
 	c.failures++
 	c.exitErr = err
-	at := now.Add(s.delayFor(c))
+	delay := s.delayFor(c)
+	at := now.Add(delay)
+	if delay > 0 {
+		s.emitDelay(EventRestartScheduled, c, err, delay)
+	}
 	if s.cfg.strategy != OneForOne {
 		s.groupRestart(c, at)
 		return
@@ -586,7 +609,7 @@ func (s *Supervisor) restarts(c *child, err error) bool {
 func (s *Supervisor) ask(c *child, err error) (restart bool) {
 	defer func() {
 		if v := recover(); v != nil {
-			s.log(slog.LevelError, "arbor: restart predicate panicked", c, &PanicError{Value: v, Stack: debug.Stack()})
+			s.emit(EventPolicyPanicked, c, &PanicError{Value: v, Stack: debug.Stack()})
 			restart = c.restart.restarts(err != nil)
 		}
 	}()
@@ -610,6 +633,7 @@ func (s *Supervisor) restartOne(c *child) {
 	}
 	c.restarts++
 	c.count.Restarts++
+	c.isRestart = true
 	s.start(c)
 }
 
@@ -701,10 +725,12 @@ func (s *Supervisor) startGroup(trigger *child, start []*child) {
 				x.startOnReturn = true
 				x.restarts++
 				x.count.Restarts++
+				x.isRestart = true
 			}
 		default:
 			x.restarts++
 			x.count.Restarts++
+			x.isRestart = true
 			s.start(x)
 		}
 	}
@@ -747,7 +773,7 @@ func (s *Supervisor) timedOut() {
 		Child:      c.name,
 		Stack:      gstack.Find(s.frame(c.run)),
 	}
-	s.log(slog.LevelError, "arbor: child stuck", c, c.stuck, slog.String("stack", string(c.stuck.Stack)))
+	s.emit(EventChildStuck, c, c.stuck)
 	s.answerWaiters(c, c.stuck)
 }
 
@@ -762,7 +788,7 @@ func (s *Supervisor) escalate(c *child, err error) {
 	}
 	reason := fmt.Errorf("%w: supervisor %q: more than %d restarts in %v; last: child %q: %w",
 		ErrIntensityExceeded, s.name, s.cfg.maxRestarts, s.cfg.period, c.name, err)
-	s.log(slog.LevelError, "arbor: restart intensity exceeded", c, err)
+	s.emit(EventIntensityExceeded, c, reason)
 	s.shutdown(reason)
 }
 
@@ -1031,34 +1057,6 @@ func (s *Supervisor) frame(run uint64) []byte {
 func (s *Supervisor) callerRun() uint64 {
 	run, _ := gstack.Own(gstack.Frame(childMainName, reflect.ValueOf(s).Pointer()))
 	return run
-}
-
-// log reports an event about child c, if the logger wants its level.
-func (s *Supervisor) log(level slog.Level, msg string, c *child, err error, attrs ...slog.Attr) {
-	if s.cfg.quiet {
-		return
-	}
-	lg := s.logger()
-	ctx := s.l.base
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if !lg.Enabled(ctx, level) {
-		return
-	}
-	attrs = append(attrs,
-		slog.String("supervisor", s.name),
-		slog.String("child", c.name),
-		slog.Int("restarts", c.restarts),
-	)
-	if err != nil {
-		attrs = append(attrs, slog.Any("error", err))
-		var pe *PanicError
-		if errors.As(err, &pe) {
-			attrs = append(attrs, slog.String("panic_stack", string(pe.Stack)))
-		}
-	}
-	lg.LogAttrs(ctx, level, msg, attrs...)
 }
 
 // logger is the supervisor's logger: WithLogger's, or slog.Default().

@@ -1,0 +1,368 @@
+package arbor
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// EventKind is the kind of an Event.
+type EventKind int
+
+// The lifecycle transitions a supervisor reports. Child is empty for the
+// supervisor's own events.
+const (
+	// EventSupervisorStarted: Serve began.
+	EventSupervisorStarted EventKind = iota
+	// EventSupervisorStopped: Serve is about to return Err.
+	EventSupervisorStopped
+	// EventChildStarted: a copy of the child started, the first time in
+	// this Serve or after Restart.
+	EventChildStarted
+	// EventChildRestarted: the supervisor started the child again after
+	// an exit or in a group restart; Restarts counts it.
+	EventChildRestarted
+	// EventChildReady: the child signalled readiness (see Ready).
+	EventChildReady
+	// EventChildExited: the child returned nil by itself.
+	EventChildExited
+	// EventChildFailed: the child failed: Err is what it returned, a
+	// *PanicError, ErrGoexit, or an error matching ErrStartTimeout or ErrHung.
+	EventChildFailed
+	// EventChildStopped: the child returned after the supervisor cancelled
+	// it.
+	EventChildStopped
+	// EventRestartScheduled: the child's restart (or the group restart it
+	// triggered) waits Delay; Err is the failure, if any.
+	EventRestartScheduled
+	// EventChildHung: the child missed its heartbeat or its start timeout
+	// and was cancelled; Err says which.
+	EventChildHung
+	// EventChildStuck: the child did not return within its shutdown
+	// timeout; Err is its *StuckError, with the stack.
+	EventChildStuck
+	// EventChildUnstuck: a stuck child returned at last.
+	EventChildUnstuck
+	// EventIntensityExceeded: a restart would exceed the restart
+	// intensity; the supervisor shuts down and escalates Err to its parent.
+	EventIntensityExceeded
+	// EventPolicyPanicked: the child's restart predicate or backoff policy
+	// panicked; Err is the *PanicError. The supervisor went on without it.
+	EventPolicyPanicked
+)
+
+var eventNames = [...]string{
+	EventSupervisorStarted: "supervisor started",
+	EventSupervisorStopped: "supervisor stopped",
+	EventChildStarted:      "child started",
+	EventChildRestarted:    "child restarted",
+	EventChildReady:        "child ready",
+	EventChildExited:       "child exited",
+	EventChildFailed:       "child failed",
+	EventChildStopped:      "child stopped",
+	EventRestartScheduled:  "restart scheduled",
+	EventChildHung:         "child hung",
+	EventChildStuck:        "child stuck",
+	EventChildUnstuck:      "stuck child returned",
+	EventIntensityExceeded: "restart intensity exceeded",
+	EventPolicyPanicked:    "restart policy panicked",
+}
+
+// String returns the kind in words, such as "child failed".
+func (k EventKind) String() string {
+	if k >= 0 && int(k) < len(eventNames) {
+		return eventNames[k]
+	}
+	return "EventKind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// level is the slog level an event of kind k is logged at.
+func (k EventKind) level(err error) slog.Level {
+	switch k {
+	case EventChildFailed, EventChildUnstuck:
+		return slog.LevelWarn
+	case EventChildHung, EventChildStuck, EventIntensityExceeded, EventPolicyPanicked:
+		return slog.LevelError
+	case EventRestartScheduled, EventChildRestarted:
+		return slog.LevelInfo
+	case EventSupervisorStopped:
+		if err != nil {
+			return slog.LevelError
+		}
+	}
+	return slog.LevelDebug
+}
+
+// Event is one lifecycle transition in a supervision tree.
+type Event struct {
+	// Kind says what happened.
+	Kind EventKind
+	// Time is when the supervisor saw it happen.
+	Time time.Time
+	// Supervisor is the path of the supervisor in its tree: the root's
+	// name, then the names of the children that lead to it, such as
+	// "root/db/pool".
+	Supervisor string
+	// Child is the child's name, or empty for the supervisor's own events.
+	Child string
+	// Err is the error the event is about, or nil.
+	Err error
+	// Restarts is the child's restart count in the current Serve.
+	Restarts int
+	// Delay is how long a scheduled restart waits (EventRestartScheduled).
+	Delay time.Duration
+	// Dropped counts the events lost just before this one because the
+	// handlers fell behind (see WithEventHandler).
+	Dropped int
+}
+
+// Path returns the path of the event's subject: the supervisor's path, and
+// the child's name after a '/' for a child's event.
+func (e Event) Path() string {
+	if e.Child == "" {
+		return e.Supervisor
+	}
+	return e.Supervisor + "/" + e.Child
+}
+
+// String describes the event on one line, such as
+// `root/db/conn: child failed (restarts=2): connection refused`.
+func (e Event) String() string {
+	s := e.Path() + ": " + e.Kind.String()
+	if e.Child != "" {
+		s += " (restarts=" + strconv.Itoa(e.Restarts) + ")"
+	}
+	if e.Kind == EventRestartScheduled {
+		s += " in " + e.Delay.String()
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// WithEventHandler registers h to receive every event of the supervisor and
+// of every supervisor nested under it while it serves. It may be given more
+// than once. See the package documentation for the delivery guarantees:
+// handlers run one event at a time on a goroutine of the tree's own, in the
+// order the events happened, never on the supervisor's goroutine; a slow
+// handler makes events queue (up to EventBuffer, then they are dropped and
+// counted), a panicking one is recovered and logged.
+func WithEventHandler(h func(Event)) Option {
+	return supervisorOption(func(c *config) {
+		if h == nil {
+			c.fail(invalidf("nil event handler"))
+			return
+		}
+		c.handlers = append(c.handlers, h)
+	})
+}
+
+// EventBuffer is how many events a tree queues for slow handlers and the
+// logger, besides the batch being delivered, before it drops new ones.
+const EventBuffer = 1024
+
+// emitter is one Serve's way of reporting events: where to, and as what.
+type emitter struct {
+	path     string
+	logger   *slog.Logger  // nil: quiet
+	debug    bool          // the logger wants debug events
+	handlers []func(Event) // its own, then its ancestors'
+	d        *dispatcher
+	own      bool // d was made for this Serve, which closes it
+}
+
+// emitKey finds a supervisor's emitter among its children's context values.
+type emitKey struct{}
+
+// newEmitter works out where a Serve's events go: its own logger and
+// handlers, and those of the supervisors it is nested in (from ctx).
+func (s *Supervisor) newEmitter(ctx context.Context, parent *copyCtx) *emitter {
+	up, _ := ctx.Value(emitKey{}).(*emitter)
+	em := &emitter{path: s.name}
+	switch {
+	case up != nil:
+		name := s.name
+		if parent != nil {
+			name = parent.c.name // the name it has in its parent
+		}
+		em.path = up.path + "/" + name
+		em.logger, em.d = up.logger, up.d
+		em.handlers = append(append(em.handlers, s.cfg.handlers...), up.handlers...)
+	default:
+		em.logger = slog.Default()
+		em.handlers = s.cfg.handlers
+		em.d = &dispatcher{wake: make(chan struct{}, 1), exited: make(chan struct{})}
+		em.own = true
+	}
+	switch {
+	case s.cfg.quiet:
+		em.logger = nil
+	case s.cfg.logger != nil:
+		em.logger = s.cfg.logger
+	}
+	if em.logger != nil {
+		em.debug = em.logger.Enabled(ctx, slog.LevelDebug)
+	}
+	return em
+}
+
+// emit reports an event about the supervisor (c nil) or child c.
+func (s *Supervisor) emit(kind EventKind, c *child, err error) {
+	s.emitDelay(kind, c, err, 0)
+}
+
+func (s *Supervisor) emitDelay(kind EventKind, c *child, err error, delay time.Duration) {
+	em := s.l.em
+	if em == nil || (len(em.handlers) == 0 && (em.logger == nil || (!em.debug && kind.level(err) == slog.LevelDebug))) {
+		return
+	}
+	e := Event{Kind: kind, Time: time.Now(), Supervisor: em.path, Err: err, Delay: delay}
+	if c != nil {
+		e.Child, e.Restarts = c.name, c.restarts
+	}
+	em.d.post(e, em)
+}
+
+// dispatcher delivers a tree's events to loggers and handlers from one
+// goroutine, which the root's Serve starts at the first event and waits for
+// before it returns.
+type dispatcher struct {
+	mu      sync.Mutex
+	queue   []queued // at most EventBuffer
+	spare   []queued
+	dropped int
+	running bool
+	closed  bool
+	wake    chan struct{} // size 1: a doorbell
+	exited  chan struct{}
+}
+
+type queued struct {
+	e  Event
+	em *emitter
+}
+
+// post queues an event; it never blocks.
+func (d *dispatcher) post(e Event, em *emitter) {
+	d.mu.Lock()
+	// A supervisor's last event always finds room, so that handlers learn
+	// of every stop: at most one per supervisor beyond the bound.
+	if d.closed || (len(d.queue) >= EventBuffer && e.Kind != EventSupervisorStopped) {
+		d.dropped++
+		d.mu.Unlock()
+		return
+	}
+	e.Dropped, d.dropped = d.dropped, 0
+	d.queue = append(d.queue, queued{e, em})
+	start := !d.running
+	d.running = true
+	d.mu.Unlock()
+	if start {
+		go d.run()
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run delivers queued events until the dispatcher is closed and drained.
+func (d *dispatcher) run() {
+	defer close(d.exited)
+	for {
+		d.mu.Lock()
+		batch := d.queue
+		d.queue, d.spare = d.spare[:0], nil
+		closed := d.closed
+		d.mu.Unlock()
+		for i := range batch {
+			deliver(batch[i].e, batch[i].em)
+			batch[i] = queued{}
+		}
+		d.mu.Lock()
+		d.spare = batch[:0]
+		done := closed && len(d.queue) == 0
+		d.mu.Unlock()
+		if done {
+			return
+		}
+		if len(batch) == 0 {
+			<-d.wake
+		}
+	}
+}
+
+// close delivers what is queued, then stops the dispatcher's goroutine and
+// waits for it. Later events are dropped.
+func (d *dispatcher) close() {
+	d.mu.Lock()
+	d.closed = true
+	running := d.running
+	d.mu.Unlock()
+	if !running {
+		return
+	}
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+	<-d.exited
+}
+
+// deliver logs e and hands it to each handler, recovering panics.
+func deliver(e Event, em *emitter) {
+	if lg := em.logger; lg != nil {
+		logEvent(lg, e)
+	}
+	for _, h := range em.handlers {
+		call(h, e, em.logger)
+	}
+}
+
+// call runs one handler; a panic is logged, not spread.
+func call(h func(Event), e Event, lg *slog.Logger) {
+	defer func() {
+		if v := recover(); v != nil && lg != nil {
+			lg.Error("arbor: event handler panicked", slog.String("event", e.Kind.String()),
+				slog.String("supervisor", e.Supervisor), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+		}
+	}()
+	h(e)
+}
+
+// logEvent logs e with attributes named like its fields.
+func logEvent(lg *slog.Logger, e Event) {
+	level := e.Kind.level(e.Err)
+	ctx := context.Background()
+	if !lg.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 8)
+	attrs = append(attrs, slog.String("supervisor", e.Supervisor))
+	if e.Child != "" {
+		attrs = append(attrs, slog.String("child", e.Child), slog.Int("restarts", e.Restarts))
+	}
+	if e.Kind == EventRestartScheduled {
+		attrs = append(attrs, slog.Duration("delay", e.Delay))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.Any("error", e.Err))
+		var pe *PanicError
+		var se *StuckError
+		switch {
+		case errors.As(e.Err, &se):
+			attrs = append(attrs, slog.String("stack", string(se.Stack)))
+		case errors.As(e.Err, &pe):
+			attrs = append(attrs, slog.String("panic_stack", string(pe.Stack)))
+		}
+	}
+	if e.Dropped > 0 {
+		attrs = append(attrs, slog.Int("dropped", e.Dropped))
+	}
+	lg.LogAttrs(ctx, level, "arbor: "+e.Kind.String(), attrs...)
+}
