@@ -104,9 +104,9 @@ type request struct {
 }
 
 type answer struct {
-	err    error
-	infos  []ChildInfo
-	snap   *supSnap
+	err   error
+	infos []ChildInfo
+	snap  *supSnap
 }
 
 // New returns a supervisor with the given name and options. It never fails: a
