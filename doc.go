@@ -213,18 +213,50 @@
 // supervisor shuts down, Add and Restart do the same, and Terminate and Remove
 // wait for the child to be stopped by the shutdown.
 //
-// # Logging
+// # Events and logging
 //
-// Failures (warning), hung and stuck children (error, with the stack) and
-// exceeded intensity (error) are logged through log/slog: [WithLogger] chooses the
-// logger, slog.Default() otherwise. The level is checked before anything is
-// formatted.
+// Every lifecycle transition is an [Event]: a supervisor started or stopped;
+// a child started, restarted, ready, exited, failed, stopped, hung or stuck
+// (and unstuck); a restart scheduled with its delay; the intensity exceeded.
+// Each names the supervisor by its path in the tree ("root/db/pool"), the
+// child, the error and the restart count. [WithEventHandler] registers a
+// handler for a supervisor and every supervisor nested in it.
+//
+// Delivery: the root of a tree starts one goroutine, at its first event, that
+// calls the handlers (and the loggers) one event at a time, in the order the
+// supervisors emitted them: a supervisor's own events in the order they
+// happened, and events of different supervisors in the order they reached the
+// tree's queue. Every handler sees the same order. Supervisors never call a
+// handler themselves, so a slow handler never slows them: events queue, at
+// most [EventBuffer] besides the batch being delivered, and beyond that new
+// events are dropped and counted in the Dropped field of the next event
+// delivered. A supervisor's final EventSupervisorStopped is always queued. A
+// handler that panics is recovered and logged, and keeps receiving events.
+// The root's Serve returns after its handlers have seen its last event.
+//
+// Logging is a built-in handler: failures (warning), hung and stuck children
+// with their stacks, exceeded intensity and panicking policies (error),
+// restarts and scheduled restarts (info), other transitions (debug) go to
+// the supervisor's *slog.Logger ([WithLogger]), which nested supervisors
+// inherit, slog.Default() for a root without one. Attributes are named like
+// the Event fields (supervisor, child, restarts, error, delay, stack).
+//
+// # Snapshots and metrics
+//
+// [Supervisor.Tree] returns a snapshot of the whole hierarchy, nested
+// supervisors expanded: per node its path, kind, state, restarts, last
+// error, the time it entered its state, its next start, and [Counters]
+// (starts, failures, restarts, stuck episodes over the supervisor's life).
+// Walk it with [Node.All], print it with [Node.String] (like pstree), or
+// marshal it to JSON. [Supervisor.Expvar] publishes the same through expvar,
+// and [ViewHandler] serves a live web page of it.
 //
 // # Costs
 //
 // Each supervisor is one goroutine, the one that calls Serve, which owns all
 // of its state and sleeps while nothing happens: no polling, and no helper
-// goroutine per child. Each child costs its own goroutine (running its Serve)
+// goroutine per child. A tree adds one goroutine for its events once it has
+// any to deliver, and a root WithSystemd one for its notifications. Each child costs its own goroutine (running its Serve)
 // and a small record. Exits reach the supervisor through a mailbox that never
 // blocks the child; one timer bounds the stop in progress and another serves
 // every delayed restart, start timeout and heartbeat deadline.

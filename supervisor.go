@@ -448,11 +448,8 @@ func (s *Supervisor) launch(c *child) {
 	ctx, cancel := context.WithCancelCause(s.l.base)
 	c.run, c.cancel, c.alive = s.runs, cancel, true
 	c.stopping, c.held, c.stuck, c.hung = false, false, nil, nil
-	var now time.Time
-	if c.resetAfter > 0 || c.heartbeat > 0 { // only these read the clock
-		now = time.Now()
-		c.startedAt = now
-	}
+	now := time.Now()
+	c.startedAt = now
 	c.cc = nil
 	if c.tracks || c.heartbeat > 0 { // only these listen to Ready and Heartbeat
 		c.cc = &copyCtx{Context: ctx, s: s, c: c, run: s.runs, born: now}
@@ -470,6 +467,7 @@ func (s *Supervisor) launch(c *child) {
 		s.set(c, Running)
 		s.armBeat(c)
 	}
+	c.since = now // a new copy: running (or starting) since now
 	if c.isRestart {
 		c.isRestart = false
 		s.emit(EventChildRestarted, c, nil)

@@ -1,0 +1,144 @@
+package arbor
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// treeFixture serves root{db{conn, cache}, api} with conn restarting in
+// backoff after a failure, one restart of api done, and returns the probes.
+func treeFixture(t *testing.T) (*Supervisor, *served, *probe) {
+	root := New("root", WithLogger(nil))
+	db := New("database", WithLogger(nil), WithBackoff(ConstantBackoff(time.Minute)))
+	conn, cache, api := newProbe("conn", nil), newProbe("cache", nil), newProbe("api", nil)
+	require.NoError(t, db.Add("conn", conn))
+	require.NoError(t, db.Add("cache", cache))
+	require.NoError(t, root.Add("db", db))
+	require.NoError(t, root.Add("api", api))
+	sv := serveBG(t, root)
+	time.Sleep(time.Second)
+	api.exit <- errors.New("api broke")
+	synctest.Wait()
+	time.Sleep(time.Second)
+	conn.exit <- errors.New("refused")
+	synctest.Wait()
+	time.Sleep(time.Second)
+	return root, sv, api
+}
+
+// TestTreeSnapshot: Tree expands nested supervisors with paths, kinds,
+// states, restarts, errors, times and counters.
+func TestTreeSnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		root, sv, _ := treeFixture(t)
+		tr := root.Tree(t.Context())
+		var paths []string
+		for n := range tr.All() {
+			paths = append(paths, n.Path+" "+n.Kind.String()+" "+n.State.String())
+		}
+		assert.Equal(t, []string{
+			"root supervisor running",
+			"root/db supervisor running",
+			"root/db/conn worker restarting",
+			"root/db/cache worker running",
+			"root/api worker running",
+		}, paths)
+		assert.Equal(t, t0, tr.Since)
+		conn := tr.Children[0].Children[0]
+		assert.EqualError(t, conn.LastError, "refused")
+		assert.Equal(t, t0.Add(2*time.Second), conn.Since)
+		assert.Equal(t, t0.Add(2*time.Second+time.Minute), conn.NextStart)
+		assert.Equal(t, Counters{Starts: 1, Failures: 1}, conn.Counters)
+		api := tr.Children[1]
+		assert.Equal(t, 1, api.Restarts)
+		assert.Equal(t, Counters{Starts: 2, Failures: 1, Restarts: 1}, api.Counters)
+		assert.Equal(t, t0.Add(time.Second), api.Since, "running since its restart")
+		assert.Equal(t, Counters{Starts: 5, Failures: 2, Restarts: 1}, tr.Total())
+
+		// Stop early while walking.
+		n := 0
+		for range tr.All() {
+			n++
+			if n == 2 {
+				break
+			}
+		}
+		assert.Equal(t, 2, n)
+		require.NoError(t, sv.stop())
+		tr = root.Tree(t.Context())
+		assert.Equal(t, Stopped, tr.State)
+		assert.Nil(t, tr.Children[0].Children, "a nested supervisor that does not run is not expanded")
+	})
+}
+
+// TestTreeText: the pstree-like rendering.
+func TestTreeText(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root, sv, _ := treeFixture(t)
+		assert.Equal(t, `root [supervisor] running
+├─ db [supervisor] running
+│  ├─ conn restarting, next start in 59s: refused
+│  └─ cache running
+└─ api running, 1 restart: api broke
+`, root.Tree(t.Context()).String())
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestTreeJSON: the JSON form.
+func TestTreeJSON(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root, sv, _ := treeFixture(t)
+		b, err := json.Marshal(root.Tree(t.Context()))
+		require.NoError(t, err)
+		var got struct {
+			Path     string `json:"path"`
+			Kind     string `json:"kind"`
+			State    string `json:"state"`
+			Since    string `json:"since"`
+			Children []struct {
+				Path     string `json:"path"`
+				Children []struct {
+					Path      string   `json:"path"`
+					State     string   `json:"state"`
+					LastError string   `json:"last_error"`
+					NextStart string   `json:"next_start"`
+					Counters  Counters `json:"counters"`
+				} `json:"children"`
+			} `json:"children"`
+		}
+		require.NoError(t, json.Unmarshal(b, &got))
+		assert.Equal(t, "root", got.Path)
+		assert.Equal(t, "supervisor", got.Kind)
+		assert.Equal(t, "running", got.State)
+		assert.Equal(t, "2000-01-01T00:00:00Z", got.Since)
+		conn := got.Children[0].Children[0]
+		assert.Equal(t, "root/db/conn", conn.Path)
+		assert.Equal(t, "restarting", conn.State)
+		assert.Equal(t, "refused", conn.LastError)
+		assert.Equal(t, "2000-01-01T00:01:02Z", conn.NextStart)
+		assert.Equal(t, uint64(1), conn.Counters.Failures)
+		assert.NotContains(t, string(b), `"next_start":"0001`, "zero times are left out")
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestExpvar: the expvar publisher shows every node and the totals.
+func TestExpvar(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root, sv, _ := treeFixture(t)
+		var got map[string]json.RawMessage
+		require.NoError(t, json.Unmarshal([]byte(root.Expvar().String()), &got))
+		assert.Len(t, got, 6)
+		assert.JSONEq(t, `{"kind":"worker","state":"running","restarts":1,"starts":2,"failures":1,"restarts":1,"stuck":0}`, string(got["root/api"]))
+		assert.JSONEq(t, `{"starts":5,"failures":2,"restarts":1,"stuck":0}`, string(got["total"]))
+		require.NoError(t, sv.stop())
+	})
+}
