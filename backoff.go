@@ -208,11 +208,17 @@ func (s *Supervisor) unschedule(c *child) {
 		return
 	}
 	heap.Remove(&s.l.pending, c.slot)
-	for _, x := range c.group { // a group restart that will not happen
+	for _, m := range c.group { // a group restart that will not happen
+		x := m.c
+		if m.gen != x.gen {
+			continue // stopped since: not counted
+		}
 		x.pendingStarts--
-		x.nextStart = time.Time{}
-		if !x.alive && x.state == Restarting && x.pendingStarts == 0 {
-			s.set(x, Stopped)
+		if x.pendingStarts == 0 {
+			x.nextStart = time.Time{}
+			if !x.alive && x.state == Restarting {
+				s.set(x, Stopped)
+			}
 		}
 	}
 	if c.wait == waitRestart {

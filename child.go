@@ -105,12 +105,12 @@ type child struct {
 	cancel context.CancelCauseFunc
 	cc     *copyCtx // that copy's context if it may signal readiness or heartbeats, or nil
 
-	stopping      bool // the supervisor cancelled the running copy: its return is a stop
-	held          bool // a queued stop will stop it: an exit by itself counts as stopped
-	userStopped   bool // Terminate stopped it: a group restart queued before does not start it
-	pendingStarts int  // queued group restarts that will start it
-	startOnReturn bool // start it as soon as its stuck copy returns
-	removeOnStop  bool // Remove asked for it: delete it once its copy returns
+	stopping      bool   // the supervisor cancelled the running copy: its return is a stop
+	held          bool   // a queued stop will stop it: an exit by itself counts as stopped
+	gen           uint32 // counts Terminate and Remove calls: group restarts queued before one do not start it
+	pendingStarts int    // queued group restarts that will start it
+	startOnReturn bool   // start it as soon as its stuck copy returns
+	removeOnStop  bool   // Remove asked for it: delete it once its copy returns
 
 	queued    bool  // waits in the start queue for an earlier child's readiness
 	isRestart bool  // its next start is a restart, reported as such
@@ -126,7 +126,7 @@ type child struct {
 	due       time.Time // when its deadline (delayed restart, start timeout, heartbeat, hang) is due
 	wait      waitKind  // what happens at due
 	slot      int       // index in the deadlines heap, or -1
-	group     []*child  // the group restart due with this child's delayed restart
+	group     []member  // the group restart due with this child's delayed restart
 }
 
 func (c *child) info() ChildInfo {

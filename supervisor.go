@@ -69,9 +69,16 @@ type loop struct {
 // at once, or at the trigger's next start if that is later.
 type job struct {
 	stop    []*child
-	start   []*child
+	start   []member
 	trigger *child    // the child whose exit asked for a group restart
 	at      time.Time // not before: the trigger's backoff
+}
+
+// member is a child that a group restart will start, unless Terminate or
+// Remove stopped it after the group restart was queued (gen changed).
+type member struct {
+	c   *child
+	gen uint32
 }
 
 // message is an exit of a child copy, or a request when req is set.
@@ -347,7 +354,6 @@ func (s *Supervisor) begin() {
 		c.restarts, c.lastErr, c.failures = 0, nil, 0
 		c.held, c.pendingStarts, c.startOnReturn = false, 0, false
 		c.slot, c.group, c.nextStart = -1, nil, time.Time{}
-		c.userStopped = c.holdOff
 		switch {
 		case c.alive: // a stuck copy from an earlier Serve still runs
 			s.set(c, Stuck)
@@ -537,7 +543,7 @@ func (s *Supervisor) stopped(c *child) {
 	case c.startOnReturn && !s.l.shutting:
 		c.startOnReturn = false
 		s.start(c)
-	case c.pendingStarts > 0 && !c.userStopped && !s.l.shutting:
+	case c.pendingStarts > 0 && !s.l.shutting:
 		s.set(c, Restarting)
 	default:
 		s.set(c, Stopped)
@@ -666,12 +672,11 @@ func (s *Supervisor) groupRestart(c *child, at time.Time) {
 			continue
 		}
 		x.pendingStarts++
-		x.userStopped = false
 		x.nextStart = at
 		if !x.alive {
 			s.set(x, Restarting)
 		}
-		j.start = append(j.start, x)
+		j.start = append(j.start, member{x, x.gen})
 	}
 	s.l.jobs = append(s.l.jobs, j)
 }
@@ -707,15 +712,20 @@ func (s *Supervisor) advance() {
 
 // startGroup performs a group restart's starts, in start order, within the
 // restart intensity.
-func (s *Supervisor) startGroup(trigger *child, start []*child) {
+func (s *Supervisor) startGroup(trigger *child, start []member) {
 	l := &s.l
 	allowed := l.shutting || l.window.allow(time.Since(l.started))
-	for _, x := range start {
-		x.pendingStarts--
-		x.nextStart = time.Time{}
+	for _, m := range start {
+		x, live := m.c, m.gen == m.c.gen
+		if live {
+			x.pendingStarts--
+		}
+		if x.pendingStarts == 0 {
+			x.nextStart = time.Time{}
+		}
 		switch {
-		case !allowed || x.removed || x.userStopped || l.shutting:
-			if !x.alive && x.state == Restarting {
+		case !live || !allowed || x.removed || l.shutting:
+			if !x.alive && x.state == Restarting && x.pendingStarts == 0 {
 				s.set(x, Stopped)
 			}
 		case x.alive: // a stuck copy: start it again when it returns
@@ -875,13 +885,15 @@ func (s *Supervisor) handle(req *request) {
 			req.reply <- answer{err: fmt.Errorf("%w: %q is %v", ErrRunning, c.name, c.state)}
 			return
 		}
-		c.userStopped, c.holdOff, c.failures = false, false, 0
+		c.holdOff, c.failures = false, 0
 		s.start(c)
 		req.reply <- answer{}
 		return
 	}
 	// Terminate or Remove.
-	c.userStopped, c.startOnReturn = true, false
+	// Group restarts queued before this call do not start it.
+	c.gen++
+	c.pendingStarts, c.startOnReturn = 0, false
 	if req.kind == reqRemove {
 		c.removeOnStop = true
 	}
@@ -948,7 +960,7 @@ func (s *Supervisor) offline(req *request) answer {
 		if c.alive {
 			return answer{err: fmt.Errorf("%w: %q is %v", ErrRunning, c.name, c.state)}
 		}
-		c.holdOff, c.userStopped, c.failures = false, false, 0
+		c.holdOff, c.failures = false, 0
 	case reqTerminate:
 		c.holdOff = true
 		if c.alive {
