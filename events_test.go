@@ -219,3 +219,37 @@ func TestEventKindString(t *testing.T) {
 	assert.Equal(t, "EventKind(99)", EventKind(99).String())
 	assert.Equal(t, "root/a", Event{Supervisor: "root", Child: "a"}.Path())
 }
+
+// TestEventsHealthKinds: readiness, a missed heartbeat, a stuck child and its
+// late return each produce their event, in order.
+func TestEventsHealthKinds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var got events
+		s := New("root", WithLogger(nil), WithEventHandler(got.handle))
+		b := &beater{every: time.Second, beats: 0, stubborn: true, release: make(chan struct{})}
+		require.NoError(t, s.Add("r", slowStarter("r", newTimeline(), time.Second), WithReadiness(0)))
+		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second), WithShutdownTimeout(time.Second)))
+		sv := serveBG(t, s)
+		time.Sleep(3 * time.Second) // ready at 1 s, hung at 2 s, stuck at 3 s
+		synctest.Wait()
+		close(b.release)
+		synctest.Wait()
+		require.NoError(t, sv.stop())
+		var kinds []string
+		for _, e := range got.lines() {
+			if strings.HasPrefix(e, "root/b") || strings.Contains(e, "ready") {
+				kinds = append(kinds, e[:strings.IndexAny(e+" (", "(")])
+			}
+		}
+		assert.Equal(t, []string{
+			"root/r: child ready ",
+			"root/b: child started ",
+			"root/b: child hung ",
+			"root/b: child stuck ",
+			"root/b: stuck child returned ",
+			"root/b: child failed ",
+			"root/b: child restarted ",
+			"root/b: child stopped ",
+		}, kinds)
+	})
+}
