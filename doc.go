@@ -102,8 +102,9 @@
 // then escalate"). When a restart would exceed the intensity, the
 // supervisor does not perform it:
 // it stops all children in reverse start order and Serve returns an error that
-// matches [ErrIntensityExceeded] and wraps the failure that asked for the
-// restart, so that errors.Is and errors.As still reach it (for example the
+// matches [ErrIntensityExceeded] and wraps the latest failure of the child
+// whose restart it refused (for a group restart, of the child that
+// triggered it), so that errors.Is and errors.As still reach it (for example the
 // [*PanicError] of a worker several levels down). Restarts asked for with
 // Restart, and stops with Terminate, are not counted.
 //

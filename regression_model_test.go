@@ -10,8 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Regression tests for engine bugs found by TestModel. Each is skipped until
-// the engine is fixed; model_test.go describes how the property avoids them.
+// Regression tests for engine bugs found by TestModel, each named after the
+// bug it pins down (all fixed).
 
 // newRegCtrl returns a worker steered by commands (see ctrl in model_test.go).
 func newRegCtrl(name string) *ctrl { return &ctrl{name: name, cmd: make(chan wcmd)} }
@@ -25,7 +25,6 @@ func newRegCtrl(name string) *ctrl { return &ctrl{name: name, cmd: make(chan wcm
 // terminated child gets a copy (and a counted restart) it should never have
 // had.
 func TestRegressionTerminateMarkLostToLaterGroupRestart(t *testing.T) {
-	
 	synctest.Test(t, func(t *testing.T) {
 		s := New("root", WithLogger(nil), WithStrategy(OneForAll), WithIntensity(1, time.Second))
 		a, b, c, d := newRegCtrl("a"), newRegCtrl("b"), newRegCtrl("c"), newRegCtrl("d")
