@@ -174,7 +174,7 @@ func (s *Supervisor) dequeue(c *child) {
 	if !c.queued {
 		return
 	}
-	c.queued = false
+	c.queued, c.isRestart = false, false
 	if i := slices.Index(s.l.queue, c); i >= 0 {
 		s.l.queue = slices.Delete(s.l.queue, i, i+1)
 	}

@@ -352,7 +352,7 @@ func (s *Supervisor) begin() {
 	for c := s.head; c != nil; {
 		next := c.next
 		c.restarts, c.lastErr, c.failures = 0, nil, 0
-		c.held, c.pendingStarts, c.startOnReturn = false, 0, false
+		c.held, c.pendingStarts, c.startOnReturn, c.isRestart = false, 0, false, false
 		c.slot, c.group, c.nextStart = -1, nil, time.Time{}
 		switch {
 		case c.alive: // a stuck copy from an earlier Serve still runs
@@ -383,7 +383,7 @@ func (s *Supervisor) end() error {
 	errs = append(errs, l.stuckBelow...)
 	for c := s.head; c != nil; {
 		next := c.next
-		c.held, c.pendingStarts, c.startOnReturn = false, 0, false
+		c.held, c.pendingStarts, c.startOnReturn, c.isRestart = false, 0, false, false
 		c.slot, c.group, c.nextStart = -1, nil, time.Time{}
 		switch {
 		case c.alive:
@@ -474,8 +474,10 @@ func (s *Supervisor) launch(c *child) {
 		s.armBeat(c)
 	}
 	c.since = now // a new copy: running (or starting) since now
-	if c.isRestart {
+	if c.isRestart { // counted when it happens, not when it is decided
 		c.isRestart = false
+		c.restarts++
+		c.count.Restarts++
 		s.emit(EventChildRestarted, c, nil)
 	} else {
 		s.emit(EventChildStarted, c, nil)
@@ -635,8 +637,6 @@ func (s *Supervisor) restartOne(c *child) {
 		s.escalate(c, c.exitErr)
 		return
 	}
-	c.restarts++
-	c.count.Restarts++
 	c.isRestart = true
 	s.start(c)
 }
@@ -731,13 +731,9 @@ func (s *Supervisor) startGroup(trigger *child, start []member) {
 		case x.alive: // a stuck copy: start it again when it returns
 			if x.stuck != nil {
 				x.startOnReturn = true
-				x.restarts++
-				x.count.Restarts++
 				x.isRestart = true
 			}
 		default:
-			x.restarts++
-			x.count.Restarts++
 			x.isRestart = true
 			s.start(x)
 		}
@@ -839,7 +835,7 @@ func (s *Supervisor) shutdown(reason error) {
 	l.queue, l.waiting = l.queue[:0], nil
 	var stop []*child
 	for x := s.tail; x != nil; x = x.prev {
-		x.startOnReturn = false
+		x.startOnReturn, x.isRestart = false, false
 		x.nextStart = time.Time{}
 		if x.alive {
 			stop = append(stop, x)
@@ -893,7 +889,7 @@ func (s *Supervisor) handle(req *request) {
 	// Terminate or Remove.
 	// Group restarts queued before this call do not start it.
 	c.gen++
-	c.pendingStarts, c.startOnReturn = 0, false
+	c.pendingStarts, c.startOnReturn, c.isRestart = 0, false, false
 	if req.kind == reqRemove {
 		c.removeOnStop = true
 	}
