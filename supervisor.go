@@ -473,7 +473,7 @@ func (s *Supervisor) launch(c *child) {
 		s.set(c, Running)
 		s.armBeat(c)
 	}
-	c.since = now // a new copy: running (or starting) since now
+	c.since = now    // a new copy: running (or starting) since now
 	if c.isRestart { // counted when it happens, not when it is decided
 		c.isRestart = false
 		c.restarts++
