@@ -49,7 +49,8 @@ func ExampleWithHeartbeat() {
 	_ = root.Add("job", arbor.WorkerFunc(func(ctx context.Context) error {
 		if copies.Add(1) == 2 {
 			fmt.Println("copy 2: running")
-			cancel()
+			cancel() // stop the example
+			<-ctx.Done()
 			return nil
 		}
 		arbor.Heartbeat(ctx) // then it wedges and beats no more
