@@ -68,7 +68,7 @@ type loop struct {
 // job stops children one at a time in order, then starts children in order:
 // at once, or at the trigger's next start if that is later.
 type job struct {
-	stop    []*child
+	stop    []stopRef
 	start   []member
 	trigger *child    // the child whose exit asked for a group restart
 	at      time.Time // not before: the trigger's backoff
@@ -78,6 +78,15 @@ type job struct {
 // Remove stopped it after the group restart was queued (gen changed).
 type member struct {
 	c   *child
+	gen uint32
+}
+
+// stopRef is a child that a job stops: the copy that ran when the job was
+// queued, or one an earlier job started since, but not one started after a
+// Terminate or Remove since (gen changed): that stop was not meant for it.
+type stopRef struct {
+	c   *child
+	run uint64
 	gen uint32
 }
 
@@ -664,7 +673,7 @@ func (s *Supervisor) groupRestart(c *child, at time.Time) {
 	for i := len(g) - 1; i >= 0; i-- {
 		if x := g[i]; x.alive {
 			x.held = true
-			j.stop = append(j.stop, x)
+			j.stop = append(j.stop, stopRef{x, x.run, x.gen})
 		}
 	}
 	for _, x := range g {
@@ -688,9 +697,9 @@ func (s *Supervisor) advance() {
 	for l.cur == nil && len(l.jobs) > 0 {
 		j := &l.jobs[0]
 		if len(j.stop) > 0 {
-			x := j.stop[0]
+			x, ref := j.stop[0].c, j.stop[0]
 			j.stop = j.stop[1:]
-			if x.alive && x.stuck == nil {
+			if x.alive && x.stuck == nil && (x.run == ref.run || x.gen == ref.gen) {
 				s.beginStop(x)
 			}
 			continue
@@ -728,6 +737,8 @@ func (s *Supervisor) startGroup(trigger *child, start []member) {
 			if !x.alive && x.state == Restarting && x.pendingStarts == 0 {
 				s.set(x, Stopped)
 			}
+		case x.queued: // an earlier group restart queued its start already
+			x.isRestart = true
 		case x.alive: // a stuck copy: start it again when it returns
 			if x.stuck != nil {
 				x.startOnReturn = true
@@ -833,12 +844,12 @@ func (s *Supervisor) shutdown(reason error) {
 	}
 	clear(l.queue)
 	l.queue, l.waiting = l.queue[:0], nil
-	var stop []*child
+	var stop []stopRef
 	for x := s.tail; x != nil; x = x.prev {
 		x.startOnReturn, x.isRestart = false, false
 		x.nextStart = time.Time{}
 		if x.alive {
-			stop = append(stop, x)
+			stop = append(stop, stopRef{x, x.run, x.gen})
 		} else if x.state == Restarting {
 			s.set(x, Stopped)
 		}
@@ -928,7 +939,7 @@ func (s *Supervisor) handle(req *request) {
 	}
 	if !s.l.shutting && !c.held {
 		c.held = true
-		s.l.jobs = append(s.l.jobs, job{stop: []*child{c}})
+		s.l.jobs = append(s.l.jobs, job{stop: []stopRef{{c, c.run, c.gen}}})
 	}
 }
 
@@ -980,6 +991,9 @@ func (s *Supervisor) drainOffline() {
 		if m.req != nil {
 			m.req.reply <- s.offline(m.req)
 			continue
+		}
+		if m.ready {
+			continue // readiness means nothing between Serves
 		}
 		c := m.c
 		if c.removed || m.run != c.run || !c.alive {
