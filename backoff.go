@@ -168,11 +168,11 @@ func (h deadlines) Len() int           { return len(h) }
 func (h deadlines) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
 func (h deadlines) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].slot, h[j].slot = i, j
+	h[i].slot, h[j].slot = int32(i), int32(j)
 }
 func (h *deadlines) Push(x any) {
 	c := x.(*child)
-	c.slot = len(*h)
+	c.slot = int32(len(*h))
 	*h = append(*h, c)
 }
 func (h *deadlines) Pop() any {
@@ -194,7 +194,7 @@ func (s *Supervisor) schedule(c *child, at time.Time) {
 func (s *Supervisor) deadline(c *child, at time.Time, kind waitKind) {
 	c.due, c.wait = at, kind
 	if c.slot >= 0 {
-		heap.Fix(&s.l.pending, c.slot)
+		heap.Fix(&s.l.pending, int(c.slot))
 	} else {
 		heap.Push(&s.l.pending, c)
 	}
@@ -207,7 +207,7 @@ func (s *Supervisor) unschedule(c *child) {
 	if c.slot < 0 {
 		return
 	}
-	heap.Remove(&s.l.pending, c.slot)
+	heap.Remove(&s.l.pending, int(c.slot))
 	for _, m := range c.group { // a group restart that will not happen
 		x := m.c
 		if m.gen != x.gen {

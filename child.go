@@ -89,10 +89,6 @@ type child struct {
 
 	prev, next *child // start order
 	ord        uint64 // position in start order: increases along the list
-	removed    bool   // deleted; exits of its copies are ignored
-	tracks     bool   // its readiness is tracked: WithReadiness, or a *Supervisor
-
-	holdOff bool // Terminate before Serve: Serve leaves the child Stopped
 
 	state    State
 	since    time.Time // when it entered state
@@ -101,32 +97,36 @@ type child struct {
 	count    Counters // over the supervisor's whole life
 
 	run    uint64 // serial of the newest copy started, unique in the supervisor
-	alive  bool   // that copy has not returned yet
 	cancel context.CancelCauseFunc
-	cc     *copyCtx // that copy's context if it may signal readiness or heartbeats, or nil
+	cc     *copyCtx    // that copy's context if it may signal readiness or heartbeats, or nil
+	hung   error       // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
+	stuck  *StuckError // set while stuck
 
-	stopping      bool   // the supervisor cancelled the running copy: its return is a stop
-	held          bool   // a queued stop will stop it: an exit by itself counts as stopped
-	gen           uint32 // counts Terminate and Remove calls: group restarts queued before one do not start it
-	pendingStarts int    // queued group restarts that will start it
-	startOnReturn bool   // start it as soon as its stuck copy returns
-	removeOnStop  bool   // Remove asked for it: delete it once its copy returns
-
-	queued    bool  // waits in the start queue for an earlier child's readiness
-	isRestart bool  // its next start is a restart, reported as such
-	hung      error // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
-
-	stuck   *StuckError // set while stuck
-	waiters []*request  // Terminate and Remove calls waiting for it to stop
+	waiters []*request // Terminate and Remove calls waiting for it to stop
 
 	startedAt time.Time // when the newest copy started
 	failures  int       // consecutive failures, for backoff
 	exitErr   error     // what the exit that asked for a restart returned
 	nextStart time.Time // when it starts again, as Children shows it, or zero
 	due       time.Time // when its deadline (delayed restart, start timeout, heartbeat, hang) is due
-	wait      waitKind  // what happens at due
-	slot      int       // index in the deadlines heap, or -1
 	group     []member  // the group restart due with this child's delayed restart
+
+	gen           uint32   // counts Terminate and Remove calls: group restarts queued before one do not start it
+	pendingStarts int32    // queued group restarts that will start it
+	slot          int32    // index in the deadlines heap, or -1
+	wait          waitKind // what happens at due
+
+	// Flags, kept together so that the record stays small.
+	removed       bool // deleted; exits of its copies are ignored
+	tracks        bool // its readiness is tracked: WithReadiness, or a *Supervisor
+	holdOff       bool // Terminate before Serve: Serve leaves the child Stopped
+	alive         bool // the newest copy has not returned yet
+	stopping      bool // the supervisor cancelled the running copy: its return is a stop
+	held          bool // a queued stop will stop it: an exit by itself counts as stopped
+	startOnReturn bool // start it as soon as its stuck copy returns
+	removeOnStop  bool // Remove asked for it: delete it once its copy returns
+	queued        bool // waits in the start queue for an earlier child's readiness
+	isRestart     bool // its next start is a restart, counted and reported as such
 }
 
 func (c *child) info() ChildInfo {

@@ -120,17 +120,17 @@ func WithLogger(l *slog.Logger) Option {
 type childSpec struct {
 	restart      RestartPolicy
 	timeout      time.Duration // 0: wait without limit
-	timeoutSet   bool
-	significant  bool
 	backoff      Backoff
-	backoffSet   bool
 	resetAfter   time.Duration
-	resetSet     bool
 	restartIf    func(error) bool
-	readiness    bool
 	startTimeout time.Duration // 0: wait for readiness without limit
 	heartbeat    time.Duration // 0: no heartbeat watchdog
 	err          error
+	timeoutSet   bool
+	significant  bool
+	backoffSet   bool
+	resetSet     bool
+	readiness    bool
 }
 
 // WithRestart sets the child's restart policy. The default is Permanent.
