@@ -19,7 +19,8 @@
 // Serve starts the children in the order they were added, each in its own
 // goroutine. Starting a child means starting its goroutine: the children's
 // Serve calls then run concurrently, so a child must not assume that an
-// earlier sibling is already up when its own Serve begins. A child's context carries the values of Serve's context but not
+// earlier sibling is already up when its own Serve begins, unless that
+// sibling was added with WithReadiness (see Readiness). A child's context carries the values of Serve's context but not
 // its cancellation: the supervisor cancels each child itself, in the order
 // given under Shutdown. A child added while the supervisor serves starts at
 // once. New never fails; a bad option makes Serve return an error matching
