@@ -145,7 +145,7 @@ func (s *Supervisor) delayFor(c *child) (d time.Duration) {
 			d = 0
 		}
 	}()
-	return max(c.backoff.Delay(c.failures), 0)
+	return max(c.backoff.Delay(c.r().failures), 0)
 }
 
 // waitKind says what a child waits for in the deadlines heap.
@@ -165,7 +165,7 @@ const (
 type deadlines []*child
 
 func (h deadlines) Len() int           { return len(h) }
-func (h deadlines) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h deadlines) Less(i, j int) bool { return h[i].cold.due.Before(h[j].cold.due) }
 func (h deadlines) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].slot, h[j].slot = int32(i), int32(j)
@@ -186,13 +186,13 @@ func (h *deadlines) Pop() any {
 
 // schedule makes c wait until at before its restart.
 func (s *Supervisor) schedule(c *child, at time.Time) {
-	c.nextStart = at
+	c.x().nextStart = at
 	s.deadline(c, at, waitRestart)
 }
 
 // deadline sets c's one timed wait.
 func (s *Supervisor) deadline(c *child, at time.Time, kind waitKind) {
-	c.due, c.wait = at, kind
+	c.x().due, c.wait = at, kind
 	if c.slot >= 0 {
 		heap.Fix(&s.l.pending, int(c.slot))
 	} else {
@@ -208,23 +208,23 @@ func (s *Supervisor) unschedule(c *child) {
 		return
 	}
 	heap.Remove(&s.l.pending, int(c.slot))
-	for _, m := range c.group { // a group restart that will not happen
+	for _, m := range c.cold.group { // a group restart that will not happen
 		x := m.c
 		if m.gen != x.gen {
 			continue // stopped since: not counted
 		}
 		x.pendingStarts--
 		if x.pendingStarts == 0 {
-			x.nextStart = time.Time{}
+			x.x().nextStart = time.Time{}
 			if !x.alive && x.state == Restarting {
 				s.set(x, Stopped)
 			}
 		}
 	}
 	if c.wait == waitRestart {
-		c.nextStart = time.Time{}
+		c.cold.nextStart = time.Time{}
 	}
-	c.group = nil
+	c.cold.group = nil
 	s.armPending()
 }
 
@@ -238,7 +238,7 @@ func (s *Supervisor) armPending() {
 		}
 		return
 	}
-	at := l.pending[0].due
+	at := l.pending[0].cold.due
 	if l.pendingArmed && at.Equal(l.pendingAt) {
 		return
 	}
@@ -251,13 +251,13 @@ func (s *Supervisor) due() {
 	l := &s.l
 	l.pendingArmed = false
 	now := time.Now()
-	for len(l.pending) > 0 && !l.pending[0].due.After(now) {
+	for len(l.pending) > 0 && !l.pending[0].cold.due.After(now) {
 		c := heap.Pop(&l.pending).(*child)
 		switch c.wait {
 		case waitRestart:
-			c.nextStart = time.Time{}
-			group := c.group
-			c.group = nil
+			c.cold.nextStart = time.Time{}
+			group := c.cold.group
+			c.cold.group = nil
 			if group != nil {
 				s.startGroup(c, group)
 			} else {

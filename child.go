@@ -99,17 +99,10 @@ type child struct {
 	run    uint64 // serial of the newest copy started, unique in the supervisor
 	cancel context.CancelCauseFunc
 	cc     *copyCtx    // that copy's context if it may signal readiness or heartbeats, or nil
-	hung   error       // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
 	stuck  *StuckError // set while stuck
 
-	waiters []*request // Terminate and Remove calls waiting for it to stop
-
-	startedAt time.Time // when the newest copy started
-	failures  int       // consecutive failures, for backoff
-	exitErr   error     // what the exit that asked for a restart returned
-	nextStart time.Time // when it starts again, as Children shows it, or zero
-	due       time.Time // when its deadline (delayed restart, start timeout, heartbeat, hang) is due
-	group     []member  // the group restart due with this child's delayed restart
+	startedAt time.Time  // when the newest copy started
+	cold      *childCold // the rest, allocated when first needed
 
 	gen           uint32   // counts Terminate and Remove calls: group restarts queued before one do not start it
 	pendingStarts int32    // queued group restarts that will start it
@@ -129,14 +122,47 @@ type child struct {
 	isRestart     bool // its next start is a restart, counted and reported as such
 }
 
+// childCold is the part of a child's record that only a child that has
+// failed, waits for something, or is waited for needs. It is allocated on
+// first use, so that an idle child's record stays small; reads of a child
+// without one see zero values.
+type childCold struct {
+	failures  int        // consecutive failures, for backoff
+	exitErr   error      // what the exit that asked for a restart returned
+	nextStart time.Time  // when it starts again, as Children shows it, or zero
+	due       time.Time  // when its deadline (delayed restart, start timeout, heartbeat, hang) is due
+	group     []member   // the group restart due with this child's delayed restart
+	waiters   []*request // Terminate and Remove calls waiting for it to stop
+	hung      error      // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
+}
+
+// x returns c's cold record, allocating it if need be.
+func (c *child) x() *childCold {
+	if c.cold == nil {
+		c.cold = new(childCold)
+	}
+	return c.cold
+}
+
+// noCold is what a child without a cold record reads.
+var noCold childCold
+
+// r returns c's cold record for reading: a zero one if it has none.
+func (c *child) r() *childCold {
+	if c.cold == nil {
+		return &noCold
+	}
+	return c.cold
+}
+
 func (c *child) info() ChildInfo {
 	return ChildInfo{
 		Name:        c.name,
 		State:       c.state,
 		Restarts:    c.restarts,
 		LastError:   c.lastErr,
-		Failures:    c.failures,
-		NextStart:   c.nextStart,
+		Failures:    c.r().failures,
+		NextStart:   c.r().nextStart,
 		Policy:      c.restart,
 		Significant: c.significant,
 	}

@@ -725,16 +725,20 @@ func (s *mSup) startGroup(j *mJob) {
 			}
 		case x.queued:
 			// It waits to start already, put there by an earlier group
-			// restart: it starts once (TestRegressionGroupRestartQueuesChildTwice).
+			// restart or Restart: it starts once
+			// (TestRegressionGroupRestartQueuesChildTwice).
 			s.m.note("group restart finds a member queued")
-			x.isRestart = true
 		case x.cp == nil:
 			x.isRestart = true
 			s.start(x)
-		case x.stuck:
+		case x.stuck && !x.startOnReturn:
 			s.m.note("group restart of a stuck child")
 			x.startOnReturn = true
 			x.isRestart = true
+		case x.stuck:
+			// Its start is due when it returns already: the first of this
+			// Serve, or an earlier group restart's.
+			s.m.note("group restart of a stuck child already due to start")
 		}
 	}
 	if !allowed {

@@ -235,7 +235,7 @@ func (s *Supervisor) checkBeat(c *child, now time.Time) {
 // hang cancels c as failed with cause, and waits for it to return until its
 // shutdown timeout.
 func (s *Supervisor) hang(c *child, cause error) {
-	c.hung, c.stopping = cause, true
+	c.x().hung, c.stopping = cause, true
 	c.cancel(cause)
 	s.set(c, Stopping)
 	s.emit(EventChildHung, c, cause)

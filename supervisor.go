@@ -360,9 +360,9 @@ func (s *Supervisor) begin() {
 	}
 	for c := s.head; c != nil; {
 		next := c.next
-		c.restarts, c.lastErr, c.failures = 0, nil, 0
+		c.restarts, c.lastErr = 0, nil
 		c.held, c.pendingStarts, c.startOnReturn, c.isRestart = false, 0, false, false
-		c.slot, c.group, c.nextStart = -1, nil, time.Time{}
+		c.slot, c.cold = -1, nil // failures, delays and group restarts start afresh
 		switch {
 		case c.alive: // a stuck copy from an earlier Serve still runs
 			s.set(c, Stuck)
@@ -393,7 +393,10 @@ func (s *Supervisor) end() error {
 	for c := s.head; c != nil; {
 		next := c.next
 		c.held, c.pendingStarts, c.startOnReturn, c.isRestart = false, 0, false, false
-		c.slot, c.group, c.nextStart = -1, nil, time.Time{}
+		c.slot = -1
+		if c.cold != nil {
+			c.cold.group, c.cold.nextStart = nil, time.Time{}
+		}
 		switch {
 		case c.alive:
 			errs = append(errs, c.stuck)
@@ -462,7 +465,10 @@ func (s *Supervisor) launch(c *child) {
 	c.count.Starts++
 	ctx, cancel := context.WithCancelCause(s.l.base)
 	c.run, c.cancel, c.alive = s.runs, cancel, true
-	c.stopping, c.held, c.stuck, c.hung = false, false, nil, nil
+	c.stopping, c.held, c.stuck = false, false, nil
+	if c.cold != nil {
+		c.cold.hung = nil
+	}
 	now := time.Now()
 	c.startedAt = now
 	c.cc = nil
@@ -518,8 +524,8 @@ func (s *Supervisor) exit(c *child, run uint64, err error) {
 		s.emit(EventChildUnstuck, c, err)
 		c.stuck = nil
 	}
-	if hung := c.hung; hung != nil {
-		c.hung = nil
+	if hung := c.r().hung; hung != nil {
+		c.cold.hung = nil
 		if !c.held && !l.shutting { // its failure is handled now that it returned
 			c.stopping = false
 			s.exited(c, hung)
@@ -587,10 +593,13 @@ func (s *Supervisor) exited(c *child, err error) {
 	}
 	now := time.Now()
 	if reset := c.resetAfter; reset > 0 && now.Sub(c.startedAt) >= reset {
-		c.failures = 0
+		if c.cold != nil {
+			c.cold.failures = 0
+		}
 	}
-	c.failures++
-	c.exitErr = err
+	x := c.x()
+	x.failures++
+	x.exitErr = err
 	delay := s.delayFor(c)
 	at := now.Add(delay)
 	if delay > 0 {
@@ -643,7 +652,7 @@ func (s *Supervisor) settle(c *child) {
 // restartOne restarts c now, within the restart intensity.
 func (s *Supervisor) restartOne(c *child) {
 	if !s.l.window.allow(time.Since(s.l.started)) {
-		s.escalate(c, c.exitErr)
+		s.escalate(c, c.r().exitErr)
 		return
 	}
 	c.isRestart = true
@@ -681,7 +690,7 @@ func (s *Supervisor) groupRestart(c *child, at time.Time) {
 			continue
 		}
 		x.pendingStarts++
-		x.nextStart = at
+		x.x().nextStart = at
 		if !x.alive {
 			s.set(x, Restarting)
 		}
@@ -711,7 +720,7 @@ func (s *Supervisor) advance() {
 			continue
 		}
 		if at.After(time.Now()) && !l.shutting {
-			trigger.group = start
+			trigger.x().group = start
 			s.schedule(trigger, at)
 			continue
 		}
@@ -730,27 +739,30 @@ func (s *Supervisor) startGroup(trigger *child, start []member) {
 			x.pendingStarts--
 		}
 		if x.pendingStarts == 0 {
-			x.nextStart = time.Time{}
+			if x.cold != nil {
+				x.cold.nextStart = time.Time{}
+			}
 		}
 		switch {
 		case !live || !allowed || x.removed || l.shutting:
 			if !x.alive && x.state == Restarting && x.pendingStarts == 0 {
 				s.set(x, Stopped)
 			}
-		case x.queued: // an earlier group restart queued its start already
-			x.isRestart = true
+		case x.queued:
+			// Its start is queued already, by an earlier group restart (a
+			// restart) or by Restart (a start): that one start serves both.
 		case x.alive: // a stuck copy: start it again when it returns
-			if x.stuck != nil {
+			if x.stuck != nil && !x.startOnReturn {
 				x.startOnReturn = true
 				x.isRestart = true
-			}
+			} // else its start is due already: the first of this Serve, or a restart
 		default:
 			x.isRestart = true
 			s.start(x)
 		}
 	}
 	if !allowed {
-		s.escalate(trigger, trigger.exitErr)
+		s.escalate(trigger, trigger.r().exitErr)
 	}
 }
 
@@ -760,7 +772,9 @@ func (s *Supervisor) beginStop(c *child) {
 		c.stopping = true
 		c.cancel(nil)
 	}
-	c.hung = nil // its return is a stop now
+	if c.cold != nil {
+		c.cold.hung = nil // its return is a stop now
+	}
 	s.unschedule(c)
 	if s.l.waiting == c {
 		s.l.waiting = nil
@@ -833,7 +847,7 @@ func (s *Supervisor) shutdown(reason error) {
 	l.shutting, l.reason = true, reason
 	l.notifier.stopping()
 	for _, x := range l.pending {
-		x.slot, x.group = -1, nil
+		x.slot, x.cold.group = -1, nil // in the heap: it has a cold record
 	}
 	clear(l.pending)
 	l.pending = l.pending[:0]
@@ -847,7 +861,9 @@ func (s *Supervisor) shutdown(reason error) {
 	var stop []stopRef
 	for x := s.tail; x != nil; x = x.prev {
 		x.startOnReturn, x.isRestart = false, false
-		x.nextStart = time.Time{}
+		if x.cold != nil {
+			x.cold.nextStart = time.Time{}
+		}
 		if x.alive {
 			stop = append(stop, stopRef{x, x.run, x.gen})
 		} else if x.state == Restarting {
@@ -892,7 +908,10 @@ func (s *Supervisor) handle(req *request) {
 			req.reply <- answer{err: fmt.Errorf("%w: %q is %v", ErrRunning, c.name, c.state)}
 			return
 		}
-		c.holdOff, c.failures = false, 0
+		c.holdOff = false
+		if c.cold != nil {
+			c.cold.failures = 0
+		}
 		s.start(c)
 		req.reply <- answer{}
 		return
@@ -906,11 +925,13 @@ func (s *Supervisor) handle(req *request) {
 	}
 	switch {
 	case !c.alive:
-		if c.group == nil {
+		if c.r().group == nil {
 			s.unschedule(c) // cancel its delayed restart
 		} // else its group restart still starts the others, skipping it
 		s.dequeue(c)
-		c.nextStart = time.Time{}
+		if c.cold != nil {
+			c.cold.nextStart = time.Time{}
+		}
 		if c.removeOnStop || c.restart == Temporary {
 			s.delete(c)
 		} else {
@@ -927,7 +948,9 @@ func (s *Supervisor) handle(req *request) {
 			c.stopping = true
 			c.cancel(nil)
 		}
-		c.hung = nil
+		if c.cold != nil {
+			c.cold.hung = nil
+		}
 		s.unschedule(c)
 		if s.l.waiting == c {
 			s.l.waiting = nil
@@ -935,7 +958,8 @@ func (s *Supervisor) handle(req *request) {
 		s.set(c, Stopping)
 		req.reply <- answer{}
 	default:
-		c.waiters = append(c.waiters, req)
+		x := c.x()
+		x.waiters = append(x.waiters, req)
 	}
 	if !s.l.shutting && !c.held {
 		c.held = true
@@ -967,7 +991,10 @@ func (s *Supervisor) offline(req *request) answer {
 		if c.alive {
 			return answer{err: fmt.Errorf("%w: %q is %v", ErrRunning, c.name, c.state)}
 		}
-		c.holdOff, c.failures = false, 0
+		c.holdOff = false
+		if c.cold != nil {
+			c.cold.failures = 0
+		}
 	case reqTerminate:
 		c.holdOff = true
 		if c.alive {
@@ -1013,11 +1040,14 @@ func (s *Supervisor) drainOffline() {
 
 // answerWaiters answers the Terminate and Remove calls waiting for c.
 func (s *Supervisor) answerWaiters(c *child, err error) {
-	for i, w := range c.waiters {
-		w.reply <- answer{err: err}
-		c.waiters[i] = nil
+	if c.cold == nil {
+		return
 	}
-	c.waiters = c.waiters[:0]
+	for i, w := range c.cold.waiters {
+		w.reply <- answer{err: err}
+		c.cold.waiters[i] = nil
+	}
+	c.cold.waiters = c.cold.waiters[:0]
 }
 
 func (s *Supervisor) snapshot() []ChildInfo {
