@@ -29,12 +29,10 @@ package arbor
 //     what the real tree does: a supervisor that starts a nested supervisor
 //     and cancels it in the same chain of events (whether the nested Serve
 //     begins or sees its context already done and returns at once is up to
-//     the Go scheduler: mSup.beginStop; about 1 case in 2000), and the
-//     engine bugs of TestRegressionReadyOfStuckCopyOffline (model.settle),
-//     TestRegressionGroupRestartQueuesChildTwice (mSup.startGroup) and
-//     TestRegressionStaleGroupRestartStopsRestartedChild (mSup.advance),
-//     each in a few cases in 1000. The model finds these before the real
-//     tree takes the step, which is then not taken there.
+//     the Go scheduler: mSup.beginStop; about 1 case in 2000). The model
+//     finds it before the real tree takes the step, which is then not taken
+//     there. (The engine bugs this test found are fixed; see
+//     regression_model_test.go.)
 //
 // Everything the model does happens in causal order: one step of the test
 // (a worker's return, an API call, time passing) starts one chain of events
@@ -220,7 +218,6 @@ type model struct {
 	rootDone  bool
 	rootErr   mErr
 	ambiguous string // why the real tree's next state is up to the Go scheduler
-	knownBug  string // which engine bug the case ran into
 	cov       map[string]int
 }
 
@@ -233,8 +230,8 @@ func (m *model) note(what string) {
 }
 
 // off reports whether the model no longer predicts the real tree: the case
-// ran into scheduler-dependent behaviour or a known engine bug, and stops.
-func (m *model) off() bool { return m.ambiguous != "" || m.knownBug != "" }
+// ran into scheduler-dependent behaviour, and stops.
+func (m *model) off() bool { return m.ambiguous != "" }
 
 // post queues an event.
 func (m *model) post(ev mEvent) { m.queue = append(m.queue, ev) }
@@ -1129,14 +1126,9 @@ func (h *harness) run() {
 		h.step(i)
 		h.ran++
 	}
-	switch {
-	case h.m.ambiguous != "":
+	if h.m.ambiguous != "" {
 		h.m.note("ended early: ambiguous")
 		rt.Logf("stopping early: %s", h.m.ambiguous)
-		return
-	case h.m.knownBug != "":
-		h.m.note("ended early: " + strings.SplitN(h.m.knownBug, ":", 2)[0])
-		rt.Logf("stopping early: %s", h.m.knownBug)
 		return
 	}
 	h.finish()
@@ -1556,8 +1548,8 @@ func (h *harness) cleanup() {
 			if !slices.ContainsFunc(h.ctrls, func(w *ctrl) bool { return w.running.Load() != 0 }) {
 				return
 			}
-			// A copy that still runs now that the root returned is stuck,
-			// or one whose context an engine bug lost: end it.
+			// A copy that still runs now that the root returned is stuck:
+			// end it.
 			synctest.Wait()
 			for _, w := range h.ctrls {
 				select {
