@@ -6,8 +6,6 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
-
-	"github.com/arborgo/arbor/internal/gstack"
 )
 
 // copyKey finds a child copy's copyCtx among a context's values.
@@ -250,12 +248,5 @@ func (s *Supervisor) hangStuck(c *child) {
 	if s.l.waiting == c {
 		s.l.waiting = nil // later starts go on without it
 	}
-	s.set(c, Stuck)
-	c.count.Stuck++
-	c.stuck = &StuckError{
-		Supervisor: s.name,
-		Child:      c.name,
-		Stack:      gstack.Find(s.frame(c.run)),
-	}
-	s.emit(EventChildStuck, c, c.stuck)
+	s.declareStuck(c)
 }

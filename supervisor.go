@@ -231,19 +231,8 @@ func (s *Supervisor) Children() []ChildInfo {
 // call runs a request on the loop while the supervisor serves, or directly
 // under the mutex when it does not.
 func (s *Supervisor) call(req *request) answer {
-	s.mu.Lock()
-	s.lazyInit()
-	if !s.serving {
-		s.drainOffline()
-		a := s.offline(req)
-		s.mu.Unlock()
-		return a
-	}
-	req.reply = make(chan answer, 1)
-	s.inbox = append(s.inbox, message{req: req})
-	s.mu.Unlock()
-	s.ring()
-	return <-req.reply
+	a, _ := s.callCtx(context.Background(), req)
+	return a
 }
 
 // lazyInit makes a zero Supervisor usable. Called with mu held.
@@ -795,6 +784,13 @@ func (s *Supervisor) timedOut() {
 		return
 	}
 	s.l.cur = nil
+	s.declareStuck(c)
+	s.answerWaiters(c, c.stuck)
+}
+
+// declareStuck records that c's copy did not return within its shutdown
+// timeout, with the copy's stack, and reports it.
+func (s *Supervisor) declareStuck(c *child) {
 	s.set(c, Stuck)
 	c.count.Stuck++
 	c.stuck = &StuckError{
@@ -803,7 +799,6 @@ func (s *Supervisor) timedOut() {
 		Stack:      gstack.Find(s.frame(c.run)),
 	}
 	s.emit(EventChildStuck, c, c.stuck)
-	s.answerWaiters(c, c.stuck)
 }
 
 // escalate shuts the supervisor down because c's restart would exceed the
