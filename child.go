@@ -83,15 +83,15 @@ type ChildInfo struct {
 // While the supervisor serves, its loop goroutine owns the record; otherwise
 // the supervisor's mutex guards it.
 type child struct {
-	name   string
-	worker Worker
-	childSpec
+	name       string
+	worker     Worker
+	*childSpec // shared with other children added without options: read only
 
 	prev, next *child // start order
 	ord        uint64 // position in start order: increases along the list
 
 	state    State
-	since    time.Time // when it entered state
+	since    int64 // when it entered state, in Unix nanoseconds (display only)
 	restarts int
 	lastErr  error
 	count    Counters // over the supervisor's whole life

@@ -64,7 +64,10 @@ func (s *Supervisor) snapNow() *supSnap {
 	}
 	h.children = make([]childSnap, 0, len(s.byName))
 	for c := s.head; c != nil; c = c.next {
-		ch := childSnap{info: c.info(), alive: c.alive, err: c.lastErr, since: c.since, count: c.count}
+		ch := childSnap{info: c.info(), alive: c.alive, err: c.lastErr, count: c.count}
+		if c.since != 0 {
+			ch.since = time.Unix(0, c.since)
+		}
 		if c.stuck != nil {
 			ch.err = c.stuck
 		}

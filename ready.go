@@ -131,7 +131,7 @@ func (s *Supervisor) set(c *child, st State) {
 	s.l.n[c.state]--
 	s.l.n[st]++
 	if c.state != st {
-		c.state, c.since = st, time.Now()
+		c.state, c.since = st, time.Now().UnixNano()
 	}
 }
 

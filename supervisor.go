@@ -31,8 +31,9 @@ type Supervisor struct {
 	// them while the supervisor serves; mu guards them otherwise.
 	head, tail *child
 	byName     map[string]*child
-	runs       uint64 // serial of the last copy started
-	ords       uint64 // the last child's position in start order
+	runs       uint64        // serial of the last copy started
+	ords       uint64        // the last child's position in start order
+	defaults   [2]*childSpec // for children added without options: workers, supervisors
 
 	l loop // the serving goroutine's own state, reset by each Serve
 }
@@ -129,11 +130,26 @@ type answer struct {
 // bad option makes Serve return an error (matching ErrInvalid) before any
 // child starts. The name must be non-empty and free of '/'.
 func New(name string, opts ...Option) *Supervisor {
-	return &Supervisor{
+	s := &Supervisor{
 		name:   name,
 		cfg:    newConfig(name, opts),
 		wake:   make(chan struct{}, 1),
 		byName: make(map[string]*child),
+	}
+	s.initDefaults()
+	return s
+}
+
+// initDefaults makes the specs shared by the children added without
+// options, once the config is fixed: most children of a pool have none, and
+// sharing keeps their records small.
+func (s *Supervisor) initDefaults() {
+	for i := range s.defaults {
+		sp := &childSpec{backoff: s.cfg.backoff, resetAfter: s.cfg.resetAfter}
+		if i == 0 {
+			sp.timeout = DefaultShutdownTimeout // workers; supervisors: no limit
+		}
+		s.defaults[i] = sp
 	}
 }
 
@@ -186,7 +202,14 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 			return invalidf("child %q is significant and permanent", name)
 		}
 	}
-	c := &child{name: name, worker: w, childSpec: spec, slot: -1, tracks: spec.readiness || nested}
+	sp := &spec
+	if len(opts) == 0 {
+		sp = s.defaults[0]
+		if nested {
+			sp = s.defaults[1]
+		}
+	}
+	c := &child{name: name, worker: w, childSpec: sp, slot: -1, tracks: spec.readiness || nested}
 	return s.call(&request{kind: reqAdd, name: name, c: c}).err
 }
 
@@ -241,6 +264,7 @@ func (s *Supervisor) lazyInit() {
 		s.byName = make(map[string]*child)
 		s.wake = make(chan struct{}, 1)
 		s.cfg = newConfig(s.name, nil)
+		s.initDefaults()
 	}
 }
 
@@ -477,8 +501,8 @@ func (s *Supervisor) launch(c *child) {
 		s.set(c, Running)
 		s.armBeat(c)
 	}
-	c.since = now    // a new copy: running (or starting) since now
-	if c.isRestart { // counted when it happens, not when it is decided
+	c.since = now.UnixNano() // a new copy: running (or starting) since now
+	if c.isRestart {         // counted when it happens, not when it is decided
 		c.isRestart = false
 		c.restarts++
 		c.count.Restarts++

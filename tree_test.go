@@ -53,13 +53,13 @@ func TestTreeSnapshot(t *testing.T) {
 		assert.Equal(t, t0, tr.Since)
 		conn := tr.Children[0].Children[0]
 		assert.EqualError(t, conn.LastError, "refused")
-		assert.Equal(t, t0.Add(2*time.Second), conn.Since)
+		assert.True(t, t0.Add(2*time.Second).Equal(conn.Since), "since %v", conn.Since)
 		assert.Equal(t, t0.Add(2*time.Second+time.Minute), conn.NextStart)
 		assert.Equal(t, Counters{Starts: 1, Failures: 1}, conn.Counters)
 		api := tr.Children[1]
 		assert.Equal(t, 1, api.Restarts)
 		assert.Equal(t, Counters{Starts: 2, Failures: 1, Restarts: 1}, api.Counters)
-		assert.Equal(t, t0.Add(time.Second), api.Since, "running since its restart")
+		assert.True(t, t0.Add(time.Second).Equal(api.Since), "running since its restart, not %v", api.Since)
 		assert.Equal(t, Counters{Starts: 5, Failures: 2, Restarts: 1}, tr.Total())
 
 		// Stop early while walking.
