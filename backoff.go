@@ -1,12 +1,9 @@
 package arbor
 
 import (
-	"container/heap"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
-	"runtime/debug"
 	"time"
 )
 
@@ -30,10 +27,9 @@ type Backoff interface {
 	Delay(failures int) time.Duration
 }
 
-// NoBackoff restarts at once, as OTP does. It is the default.
-func NoBackoff() Backoff { return constant(0) }
-
-// ConstantBackoff waits d before every restart. d must not be negative.
+// ConstantBackoff waits d before every restart; ConstantBackoff(0) restarts
+// at once, as OTP does and as a child without a Backoff does. d must not be
+// negative.
 func ConstantBackoff(d time.Duration) Backoff { return constant(d) }
 
 type constant time.Duration
@@ -141,138 +137,10 @@ func (s *Supervisor) delayFor(c *child) (d time.Duration) {
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			s.emit(EventPolicyPanicked, c, &PanicError{Value: v, Stack: debug.Stack()})
+			s.emit(EventPolicyPanicked, c, newPanicError(v))
 			d = 0
 		}
 	}()
-	return max(c.backoff.Delay(c.r().failures), 0)
+	return max(c.backoff.Delay(c.failures()), 0)
 }
 
-// waitKind says what a child waits for in the deadlines heap.
-type waitKind uint8
-
-const (
-	waitRestart waitKind = iota // a delayed restart (or group restart) is due
-	waitStart                   // its start timeout: it has not signalled readiness
-	waitBeat                    // its heartbeat period: check for a heartbeat
-	waitHang                    // its shutdown timeout after it was cancelled as hung
-)
-
-// deadlines is the supervisor's set of timed waits, one per child at most: a
-// min-heap of children by due time, served by one timer. A child that does not
-// run waits for its delayed restart; a running one for its start timeout, its
-// next heartbeat or, once cancelled as hung, its return.
-type deadlines []*child
-
-func (h deadlines) Len() int           { return len(h) }
-func (h deadlines) Less(i, j int) bool { return h[i].cold.due.Before(h[j].cold.due) }
-func (h deadlines) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].slot, h[j].slot = int32(i), int32(j)
-}
-func (h *deadlines) Push(x any) {
-	c := x.(*child)
-	c.slot = int32(len(*h))
-	*h = append(*h, c)
-}
-func (h *deadlines) Pop() any {
-	old := *h
-	c := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	c.slot = -1
-	return c
-}
-
-// schedule makes c wait until at before its restart.
-func (s *Supervisor) schedule(c *child, at time.Time) {
-	c.x().nextStart = at
-	s.deadline(c, at, waitRestart)
-}
-
-// deadline sets c's one timed wait.
-func (s *Supervisor) deadline(c *child, at time.Time, kind waitKind) {
-	c.x().due, c.wait = at, kind
-	if c.slot >= 0 {
-		heap.Fix(&s.l.pending, int(c.slot))
-	} else {
-		heap.Push(&s.l.pending, c)
-	}
-	s.armPending()
-}
-
-// unschedule cancels c's timed wait, if any: for a child that does not run,
-// its delayed restart and the group restart due with it.
-func (s *Supervisor) unschedule(c *child) {
-	if c.slot < 0 {
-		return
-	}
-	heap.Remove(&s.l.pending, int(c.slot))
-	for _, m := range c.cold.group { // a group restart that will not happen
-		x := m.c
-		if m.gen != x.gen {
-			continue // stopped since: not counted
-		}
-		x.pendingStarts--
-		if x.pendingStarts == 0 {
-			x.x().nextStart = time.Time{}
-			if !x.alive && x.state == Restarting {
-				s.set(x, Stopped)
-			}
-		}
-	}
-	if c.wait == waitRestart {
-		c.cold.nextStart = time.Time{}
-	}
-	c.cold.group = nil
-	s.armPending()
-}
-
-// armPending sets the deadlines timer for the earliest deadline.
-func (s *Supervisor) armPending() {
-	l := &s.l
-	if len(l.pending) == 0 {
-		if l.pendingArmed {
-			l.pendingTimer.Stop()
-			l.pendingArmed = false
-		}
-		return
-	}
-	at := l.pending[0].cold.due
-	if l.pendingArmed && at.Equal(l.pendingAt) {
-		return
-	}
-	l.pendingTimer.Reset(time.Until(at))
-	l.pendingAt, l.pendingArmed = at, true
-}
-
-// due handles the deadlines whose time has come.
-func (s *Supervisor) due() {
-	l := &s.l
-	l.pendingArmed = false
-	now := time.Now()
-	for len(l.pending) > 0 && !l.pending[0].cold.due.After(now) {
-		c := heap.Pop(&l.pending).(*child)
-		switch c.wait {
-		case waitRestart:
-			c.cold.nextStart = time.Time{}
-			group := c.cold.group
-			c.cold.group = nil
-			if group != nil {
-				s.startGroup(c, group)
-			} else {
-				s.restartOne(c)
-			}
-		case waitStart:
-			s.hang(c, fmt.Errorf("%w: child %q not ready after %v", ErrStartTimeout, c.name, c.startTimeout))
-		case waitBeat:
-			s.checkBeat(c, now)
-		case waitHang:
-			s.hangStuck(c)
-		}
-		if l.shutting {
-			return
-		}
-	}
-	s.armPending()
-}

@@ -1,31 +1,33 @@
 package arbor
 
 import (
-	"context"
 	"strconv"
 	"time"
 )
 
-// State is a child's state as Children reports it.
+// State is a child's state as Children reports it. It is derived from the
+// child's lifecycle phase (see phase).
 type State int
 
 const (
-	// Stopped: no copy of the child runs and none is about to start. A
+	// Stopped: no copy of the child runs and none is about to start: a
 	// transient child after a normal exit, a child stopped with Terminate,
-	// and every child after Serve returned are Stopped.
+	// and every child of a supervisor that does not serve, except a stuck
+	// one.
 	Stopped State = iota
 	// Running: a copy of the child runs and the supervisor has not asked it to
 	// stop.
 	Running
-	// Restarting: the child has exited or been stopped and the supervisor is
-	// about to start it again (during a group restart).
+	// Restarting: the child has exited or been stopped and the supervisor
+	// will start it again: after its backoff delay, or in a group restart.
 	Restarting
 	// Stopping: the supervisor cancelled the child's context and waits for it
 	// to return.
 	Stopping
 	// Stuck: the child did not return within its shutdown timeout after its
 	// context was cancelled. Its goroutine may still run, so the supervisor
-	// will not start the child again until it returns.
+	// will not start the child again until it returns. A child stays Stuck
+	// after its supervisor's Serve returned, until its copy returns.
 	Stuck
 	// Starting: the child is not ready yet. Either its copy runs and has not
 	// signalled readiness (see Ready and WithReadiness), or it waits for an
@@ -64,7 +66,8 @@ type ChildInfo struct {
 	// Starts asked for with Restart are not counted.
 	Restarts int
 	// LastError is the child's last failure in the current (or last) Serve,
-	// or nil. A *PanicError for a panic, ErrGoexit for runtime.Goexit.
+	// or nil. A *PanicError for a panic, ErrGoexit for runtime.Goexit, and
+	// the *StuckError while the child is stuck.
 	LastError error
 	// Failures is the child's count of consecutive failures (exits that
 	// asked for a restart), which its backoff is computed from. It starts
@@ -79,9 +82,76 @@ type ChildInfo struct {
 	Significant bool
 }
 
+// phase is where a child is in its lifecycle. It is the one source of a
+// child's State; setPhase is its only writer. The phases and the moves
+// between them:
+//
+//	from        to                          when
+//	idle        queued, starting, running   a start (Serve, Add, Restart, a restart)
+//	idle        removed                     Remove, or a temporary child settles
+//	delayed     idle, queued, starting,     its backoff delay ends (a start), Terminate
+//	            running, removed            or Remove, shutdown, a group restart takes it
+//	grouped     idle, queued, starting,     its group restart starts it, or will not
+//	            running, removed            (Terminate, Remove, shutdown, intensity)
+//	queued      starting, running, idle,    its turn comes, Terminate/Remove, shutdown,
+//	            removed                     a group restart takes it
+//	starting    running                     it signals readiness
+//	starting,   stopping                    the supervisor cancels it (a stop, a missed
+//	running                                 start timeout or heartbeat)
+//	starting,   idle, delayed, grouped,     its copy returns: by itself, or stopped
+//	running,    queued, starting, running,  (what follows is decided by the restart
+//	stopping    removed                     rules, or by the stop's intent)
+//	stopping    stuck                       its shutdown timeout passes
+//	stuck       idle, grouped, queued,      its copy returns at last
+//	            starting, running, removed
+//
+// A copy of the child runs exactly in the phases starting, running,
+// stopping and stuck (live); the supervisor starts a copy only from the
+// other phases, so two copies of one child never run at once.
+type phase uint8
+
+const (
+	phIdle     phase = iota // no copy; nothing pending
+	phDelayed               // no copy; its own restart waits for its backoff delay
+	phGrouped               // no copy; a pending group restart will start it
+	phQueued                // no copy; its start waits for an earlier child's readiness
+	phStarting              // a copy runs and has not signalled readiness
+	phRunning               // a copy runs
+	phStopping              // its copy was cancelled; the supervisor waits for it
+	phStuck                 // its copy was cancelled and outlived its shutdown timeout
+	phRemoved               // deleted from the supervisor
+)
+
+// phaseState maps each phase to the State it shows.
+var phaseState = [...]State{
+	phIdle:     Stopped,
+	phDelayed:  Restarting,
+	phGrouped:  Restarting,
+	phQueued:   Starting,
+	phStarting: Starting,
+	phRunning:  Running,
+	phStopping: Stopping,
+	phStuck:    Stuck,
+	phRemoved:  Stopped,
+}
+
+// live reports whether a copy of the child runs in phase p.
+func (p phase) live() bool { return p >= phStarting && p <= phStuck }
+
+// then says what happens to a child once its copy, which the supervisor
+// stopped, has returned.
+type then uint8
+
+const (
+	thenSettle  then = iota // Stopped, or Restarting if a group restart will start it
+	thenStart               // started again (a group restart's start came while it was stuck)
+	thenRemove              // deleted (Remove, or a temporary child)
+	thenStopped             // Stopped whatever group restart was pending (Terminate)
+)
+
 // child is a supervisor's record of one child: its spec and its run state.
-// While the supervisor serves, its loop goroutine owns the record; otherwise
-// the supervisor's mutex guards it.
+// While the supervisor serves, its loop goroutine owns the record;
+// otherwise the supervisor's mutex guards it.
 type child struct {
 	name       string
 	worker     Worker
@@ -90,53 +160,42 @@ type child struct {
 	prev, next *child // start order
 	ord        uint64 // position in start order: increases along the list
 
-	state    State
-	since    int64 // when it entered state, in Unix nanoseconds (display only)
-	restarts int
+	cp       *copyCtx // the live copy's context, or nil
 	lastErr  error
-	count    Counters // over the supervisor's whole life
+	since    int64 // when its State last changed, in Unix nanoseconds (display only)
+	started  int64 // when its live copy started, in Unix nanoseconds
+	restarts int
+	count    Counters   // over the supervisor's whole life
+	cold     *childCold // the rest, allocated when first needed
 
-	run    uint64 // serial of the newest copy started, unique in the supervisor
-	cancel context.CancelCauseFunc
-	cc     *copyCtx    // that copy's context if it may signal readiness or heartbeats, or nil
-	stuck  *StuckError // set while stuck
-
-	startedAt time.Time  // when the newest copy started
-	cold      *childCold // the rest, allocated when first needed
-
-	gen           uint32   // counts Terminate and Remove calls: group restarts queued before one do not start it
-	pendingStarts int32    // queued group restarts that will start it
-	slot          int32    // index in the deadlines heap, or -1
-	wait          waitKind // what happens at due
-
-	// Flags, kept together so that the record stays small.
-	removed       bool // deleted; exits of its copies are ignored
-	tracks        bool // its readiness is tracked: WithReadiness, or a *Supervisor
-	holdOff       bool // Terminate before Serve: Serve leaves the child Stopped
-	alive         bool // the newest copy has not returned yet
-	stopping      bool // the supervisor cancelled the running copy: its return is a stop
-	held          bool // a queued stop will stop it: an exit by itself counts as stopped
-	startOnReturn bool // start it as soon as its stuck copy returns
-	removeOnStop  bool // Remove asked for it: delete it once its copy returns
-	queued        bool // waits in the start queue for an earlier child's readiness
-	isRestart     bool // its next start is a restart, counted and reported as such
+	gen           uint32 // counts Terminate and Remove calls: group restarts queued before one do not start it
+	pendingStarts int32  // pending group restarts that will start it
+	slot          int32  // index in the deadlines heap, or -1
+	ph            phase
+	wait          waitKind // what its deadline in the heap is for
+	then          then     // after a stop: what happens once its copy returns
+	claimed       bool     // the live copy is to stop: a stop is queued or under way; its return is a stop
+	terminated    bool     // Terminate: stays Stopped, also across Serves, until Restart or a group restart
+	restartNext   bool     // its next start is a restart, counted and reported as such
+	tracks        bool     // its readiness is tracked: WithReadiness, or a *Supervisor
 }
 
 // childCold is the part of a child's record that only a child that has
 // failed, waits for something, or is waited for needs. It is allocated on
-// first use, so that an idle child's record stays small; reads of a child
-// without one see zero values.
+// first use by cold(), so that an idle child's record stays small; nothing
+// is ever written to a shared zero record.
 type childCold struct {
 	failures  int        // consecutive failures, for backoff
 	exitErr   error      // what the exit that asked for a restart returned
 	nextStart time.Time  // when it starts again, as Children shows it, or zero
-	due       time.Time  // when its deadline (delayed restart, start timeout, heartbeat, hang) is due
-	group     []member   // the group restart due with this child's delayed restart
-	waiters   []*request // Terminate and Remove calls waiting for it to stop
-	hung      error      // why the supervisor cancelled it as a failure (start timeout, missed heartbeat)
+	waiters   []*request // Terminate and Remove calls waiting for its copy to stop
+	hung      error      // why the supervisor cancelled the live copy as failed, or nil
+	stuck     *StuckError // set while stuck
+	below     error       // a nested supervisor's children that outlived its stopped copy
 }
 
-// x returns c's cold record, allocating it if need be.
+// x returns c's cold record, allocating it if need be. Reads that must not
+// allocate check c.cold for nil first.
 func (c *child) x() *childCold {
 	if c.cold == nil {
 		c.cold = new(childCold)
@@ -144,28 +203,93 @@ func (c *child) x() *childCold {
 	return c.cold
 }
 
-// noCold is what a child without a cold record reads.
-var noCold childCold
-
-// r returns c's cold record for reading: a zero one if it has none.
-func (c *child) r() *childCold {
+func (c *child) failures() int {
 	if c.cold == nil {
-		return &noCold
+		return 0
 	}
-	return c.cold
+	return c.cold.failures
+}
+
+func (c *child) nextStart() time.Time {
+	if c.cold == nil {
+		return time.Time{}
+	}
+	return c.cold.nextStart
+}
+
+// stuckErr returns the *StuckError of a stuck child, or nil.
+func (c *child) stuckErr() *StuckError {
+	if c.cold == nil || c.ph != phStuck {
+		return nil
+	}
+	return c.cold.stuck
+}
+
+// state is the State that c's phase shows.
+func (c *child) state() State { return phaseState[c.ph] }
+
+// lastError is what Children and Tree show: the *StuckError of a stuck child
+// (which reaches the cause of the cancellation), else the last failure.
+func (c *child) lastError() error {
+	if se := c.stuckErr(); se != nil {
+		return se
+	}
+	return c.lastErr
 }
 
 func (c *child) info() ChildInfo {
 	return ChildInfo{
 		Name:        c.name,
-		State:       c.state,
+		State:       c.state(),
 		Restarts:    c.restarts,
-		LastError:   c.lastErr,
-		Failures:    c.r().failures,
-		NextStart:   c.r().nextStart,
+		LastError:   c.lastError(),
+		Failures:    c.failures(),
+		NextStart:   c.nextStart(),
 		Policy:      c.restart,
 		Significant: c.significant,
 	}
+}
+
+// setPhase moves c to phase p: the only place a child's phase changes. It
+// keeps the count of children per State, stamps the time of a State change,
+// and answers Terminate and Remove calls waiting for c once no copy of c
+// runs any more or its copy is stuck.
+func (s *Supervisor) setPhase(c *child, p phase) {
+	old := c.ph
+	if old == p {
+		return
+	}
+	if old != phRemoved {
+		s.n[phaseState[old]]--
+	}
+	if p != phRemoved {
+		s.n[phaseState[p]]++
+	}
+	c.ph = p
+	if phaseState[old] != phaseState[p] {
+		c.since = time.Now().UnixNano()
+	}
+	if old.live() && !p.live() || p == phStuck || p == phRemoved {
+		s.answerWaiters(c)
+	}
+}
+
+// answerWaiters answers the Terminate and Remove calls waiting for c: with
+// its *StuckError if it is stuck, with the stuck errors of a nested
+// supervisor's children that outlived it, or nil.
+func (s *Supervisor) answerWaiters(c *child) {
+	if c.cold == nil || len(c.cold.waiters) == 0 {
+		return
+	}
+	err := c.cold.below
+	if se := c.stuckErr(); se != nil {
+		err = se
+	}
+	for i, w := range c.cold.waiters {
+		w.reply <- answer{err: err}
+		c.cold.waiters[i] = nil
+	}
+	c.cold.waiters = c.cold.waiters[:0]
 }
 
 // timeoutFor is the default shutdown timeout for a worker.

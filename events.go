@@ -2,9 +2,7 @@ package arbor
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -206,18 +204,31 @@ func (s *Supervisor) newEmitter(ctx context.Context, parent *copyCtx) *emitter {
 		em.logger = s.cfg.logger
 	}
 	if em.logger != nil {
-		em.debug = em.logger.Enabled(ctx, slog.LevelDebug)
+		em.debug = enabled(em.logger, ctx, slog.LevelDebug)
 	}
 	return em
 }
 
+// enabled asks the logger whether it wants level, recovering a panic.
+func enabled(lg *slog.Logger, ctx context.Context, level slog.Level) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = true
+		}
+	}()
+	return lg.Enabled(ctx, level)
+}
+
 // emit reports an event about the supervisor (c nil) or child c.
 func (s *Supervisor) emit(kind EventKind, c *child, err error) {
-	s.emitDelay(kind, c, err, 0)
+	s.l.em.emit(kind, c, err, 0)
 }
 
 func (s *Supervisor) emitDelay(kind EventKind, c *child, err error, delay time.Duration) {
-	em := s.l.em
+	s.l.em.emit(kind, c, err, delay)
+}
+
+func (em *emitter) emit(kind EventKind, c *child, err error, delay time.Duration) {
 	if em == nil || (len(em.handlers) == 0 && (em.logger == nil || (!em.debug && kind.level(err) == slog.LevelDebug))) {
 		return
 	}
@@ -281,6 +292,12 @@ func (d *dispatcher) run() {
 		closed := d.closed
 		d.mu.Unlock()
 		for i := range batch {
+			if se, ok := batch[i].e.Err.(*StuckError); ok && batch[i].e.Kind == EventChildStuck && se != nil {
+				se.stack.get() // one dump finds every stack pending now
+				break
+			}
+		}
+		for i := range batch {
 			deliver(batch[i].e, batch[i].em)
 			batch[i] = queued{}
 		}
@@ -317,19 +334,22 @@ func (d *dispatcher) close() {
 // deliver logs e and hands it to each handler, recovering panics.
 func deliver(e Event, em *emitter) {
 	if lg := em.logger; lg != nil {
-		logEvent(lg, e)
+		func() {
+			defer func() { _ = recover() }() // a logger that panics loses its record, nothing else
+			logEvent(lg, e)
+		}()
 	}
 	for _, h := range em.handlers {
-		call(h, e, em.logger)
+		callHandler(h, e, em.logger)
 	}
 }
 
-// call runs one handler; a panic is logged, not spread.
-func call(h func(Event), e Event, lg *slog.Logger) {
+// callHandler runs one handler; a panic is logged, not spread.
+func callHandler(h func(Event), e Event, lg *slog.Logger) {
 	defer func() {
 		if v := recover(); v != nil && lg != nil {
 			lg.Error("arbor: event handler panicked", slog.String("event", e.Kind.String()),
-				slog.String("supervisor", e.Supervisor), slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+				slog.String("supervisor", e.Supervisor), slog.Any("panic", v), slog.String("stack", string(newPanicError(v).Stack())))
 		}
 	}()
 	h(e)
@@ -351,14 +371,11 @@ func logEvent(lg *slog.Logger, e Event) {
 		attrs = append(attrs, slog.Duration("delay", e.Delay))
 	}
 	if e.Err != nil {
-		attrs = append(attrs, slog.Any("error", e.Err))
-		var pe *PanicError
-		var se *StuckError
-		switch {
-		case errors.As(e.Err, &se):
-			attrs = append(attrs, slog.String("stack", string(se.Stack)))
-		case errors.As(e.Err, &pe):
-			attrs = append(attrs, slog.String("panic_stack", string(pe.Stack)))
+		attrs = append(attrs, slog.String("error", safeMessage(e.Err)))
+		if se, ok := findErr[*StuckError](e.Err); ok {
+			attrs = append(attrs, slog.String("stack", string(se.Stack())))
+		} else if pe, ok := findErr[*PanicError](e.Err); ok {
+			attrs = append(attrs, slog.String("stack", string(pe.Stack())))
 		}
 	}
 	if e.Dropped > 0 {

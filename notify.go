@@ -41,7 +41,11 @@ func (s *Supervisor) startNotifier(ctx context.Context) *notifier {
 	conn, err := sdnotify.Dial()
 	if err != nil {
 		if !errors.Is(err, sdnotify.ErrNoSocket) && !s.cfg.quiet {
-			s.logger().Warn("arbor: cannot notify systemd", slog.String("supervisor", s.name), slog.Any("error", err))
+			lg := s.cfg.logger
+			if lg == nil {
+				lg = slog.Default()
+			}
+			lg.Warn("arbor: cannot notify systemd", slog.String("supervisor", s.name), slog.Any("error", err))
 		}
 		return nil
 	}

@@ -93,7 +93,7 @@ func WithIntensity(maxRestarts int, period time.Duration) Option {
 }
 
 // WithAutoShutdown sets when the supervisor shuts itself down because its
-// significant children have exited. The default is Never.
+// significant children have exited. By default it never does.
 func WithAutoShutdown(a AutoShutdown) Option {
 	return supervisorOption(func(c *config) {
 		if !a.valid() {
@@ -159,10 +159,10 @@ func WithShutdownTimeout(d time.Duration) ChildOption {
 	})
 }
 
-// Significant marks the child as significant for automatic shutdown (see
+// WithSignificant marks the child as significant for automatic shutdown (see
 // WithAutoShutdown). Add rejects it on a Permanent child and in a supervisor
-// whose auto shutdown is Never.
-func Significant() ChildOption {
+// without WithAutoShutdown.
+func WithSignificant() ChildOption {
 	return childOption(func(c *childSpec) { c.significant = true })
 }
 
@@ -198,8 +198,8 @@ func (o sharedOption) applyChild(c *childSpec) {
 }
 
 // WithBackoff sets the restart delay policy: for every child when given to
-// New, for one child when given to Add. The default is NoBackoff (restart at
-// once, as OTP). A policy with bad parameters (see ConstantBackoff and
+// New, for one child when given to Add. By default a child restarts at once,
+// as in OTP. A policy with bad parameters (see ConstantBackoff and
 // ExponentialBackoff) makes Serve or Add return an error matching
 // ErrInvalid.
 func WithBackoff(b Backoff) SharedOption {

@@ -4,63 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 )
-
-// copyKey finds a child copy's copyCtx among a context's values.
-type copyKey struct{}
-
-// copyCtx is the context a supervisor gives one copy of a child: the copy's
-// cancellable context, plus where the copy signals readiness and heartbeats.
-// It answers Value(copyKey{}) with itself and passes everything else on, so
-// contexts derived from it find it and cancel with it as usual.
-type copyCtx struct {
-	context.Context
-	s       *Supervisor
-	c       *child
-	run     uint64
-	born    time.Time    // when the copy started, if its heartbeat is watched
-	beat    atomic.Int64 // the last heartbeat, in nanoseconds after born
-	readied atomic.Bool
-
-	beatFrom time.Time // when its heartbeat watch was armed; the loop's own
-}
-
-func (x *copyCtx) Value(key any) any {
-	if key == (copyKey{}) {
-		return x
-	}
-	return x.Context.Value(key)
-}
-
-// hideCopy is a supervisor's base context for its children: it hides the
-// supervisor's own copyCtx, so that a child without one of its own cannot
-// signal for its supervisor.
-// It also carries the supervisor's emitter, where nested supervisors send
-// their events.
-type hideCopy struct {
-	context.Context
-	em *emitter
-}
-
-func (h hideCopy) Value(key any) any {
-	switch key {
-	case copyKey{}:
-		return nil
-	case emitKey{}:
-		return h.em
-	}
-	return h.Context.Value(key)
-}
-
-func copyOf(ctx context.Context) *copyCtx {
-	if ctx == nil {
-		return nil
-	}
-	x, _ := ctx.Value(copyKey{}).(*copyCtx)
-	return x
-}
 
 // Ready tells the supervisor that started the worker serving ctx, or a context
 // derived from it, that the worker is up. A supervisor waiting for that signal
@@ -73,8 +18,8 @@ func Ready(ctx context.Context) {
 
 // signal posts the copy's readiness to its supervisor, the first time only.
 func (x *copyCtx) signal() {
-	if x != nil && x.readied.CompareAndSwap(false, true) {
-		x.s.post(message{c: x.c, run: x.run, ready: true})
+	if x != nil && x.w != nil && x.w.readied.CompareAndSwap(false, true) {
+		x.s.post(message{cp: x, ready: true})
 	}
 }
 
@@ -83,8 +28,8 @@ func (x *copyCtx) signal() {
 // WithHeartbeat). It costs an atomic store and never blocks; on a context no
 // supervisor made, or by a child without a heartbeat period, it does nothing.
 func Heartbeat(ctx context.Context) {
-	if x := copyOf(ctx); x != nil && !x.born.IsZero() {
-		x.beat.Store(int64(time.Since(x.born)))
+	if x := copyOf(ctx); x != nil && x.w != nil {
+		x.w.beat.Store(int64(time.Since(x.w.born)))
 	}
 }
 
@@ -126,34 +71,60 @@ func WithHeartbeat(period time.Duration) ChildOption {
 	})
 }
 
-// set moves c to state st, keeping the count of children per state.
-func (s *Supervisor) set(c *child, st State) {
-	s.l.n[c.state]--
-	s.l.n[st]++
-	if c.state != st {
-		c.state, c.since = st, time.Now().UnixNano()
-	}
-}
-
 // ready reports whether every child is ready: none is starting, restarting,
 // stopping or stuck.
 func (s *Supervisor) ready() bool {
-	n := &s.l.n
+	n := &s.n
 	return n[Starting]+n[Restarting]+n[Stopping]+n[Stuck] == 0
 }
 
 // signalReady tells the supervisor's parent, or systemd for a root, that all
-// its children are ready, once per Serve.
+// its children are ready, once per Serve, and answers WaitReady calls.
 func (s *Supervisor) signalReady() {
-	s.l.parent.signal()
-	s.l.notifier.ready()
+	l := &s.l
+	if !l.readySent {
+		l.readySent = true
+		l.parent.signal()
+		l.notifier.ready()
+	}
+	for i, w := range l.readyWait {
+		w.reply <- answer{}
+		l.readyWait[i] = nil
+	}
+	l.readyWait = l.readyWait[:0]
+}
+
+// WaitReady waits until s serves and is ready, that is every child is
+// ready (none starting, restarting, stopping or stuck, see Health), or ctx
+// is done, and returns ctx's error then. It may be called before Serve: it
+// then waits for Serve. A supervisor that shuts down is not ready.
+func (s *Supervisor) WaitReady(ctx context.Context) error {
+	_, err := s.call(ctx, &request{kind: reqReady, ctx: ctx})
+	return err
+}
+
+// addReadyWaiter answers a WaitReady call now if s is ready, or keeps it for
+// when it is, dropping calls that gave up.
+func (s *Supervisor) addReadyWaiter(req *request) {
+	l := &s.l
+	if s.active() && s.ready() {
+		req.reply <- answer{}
+		return
+	}
+	kept := l.readyWait[:0]
+	for _, w := range l.readyWait {
+		if w.ctx.Err() == nil {
+			kept = append(kept, w)
+		}
+	}
+	clear(l.readyWait[len(kept):])
+	l.readyWait = append(kept, req)
 }
 
 // enqueue makes c wait in the start queue, in start order.
 func (s *Supervisor) enqueue(c *child) {
 	l := &s.l
-	c.queued = true
-	s.set(c, Starting)
+	s.setPhase(c, phQueued)
 	i, _ := slices.BinarySearchFunc(l.queue, c.ord, func(x *child, ord uint64) int {
 		switch {
 		case x.ord < ord:
@@ -166,15 +137,26 @@ func (s *Supervisor) enqueue(c *child) {
 	l.queue = slices.Insert(l.queue, i, c)
 }
 
-// dequeue takes c out of the start queue, if it waits there. The caller sets
-// its state.
+// dequeue takes c out of the start queue. The caller sets its phase.
 func (s *Supervisor) dequeue(c *child) {
-	if !c.queued {
-		return
-	}
-	c.queued, c.isRestart = false, false
+	c.restartNext = false
 	if i := slices.Index(s.l.queue, c); i >= 0 {
 		s.l.queue = slices.Delete(s.l.queue, i, i+1)
+	}
+}
+
+// cancelStart cancels c's pending start, if any: a delayed restart or a
+// queued start. A group restart that would start c skips it since c.gen
+// changed.
+func (s *Supervisor) cancelStart(c *child) {
+	switch c.ph {
+	case phDelayed:
+		s.unschedule(c)
+	case phQueued:
+		s.dequeue(c)
+	}
+	if c.cold != nil {
+		c.cold.nextStart = time.Time{}
 	}
 }
 
@@ -186,7 +168,6 @@ func (s *Supervisor) startQueued() {
 		c := l.queue[0]
 		l.queue[0] = nil
 		l.queue = l.queue[1:]
-		c.queued = false
 		s.launch(c)
 	}
 	if len(l.queue) == 0 {
@@ -194,16 +175,17 @@ func (s *Supervisor) startQueued() {
 	}
 }
 
-// readied handles a readiness signal from copy run of c.
-func (s *Supervisor) readied(c *child, run uint64) {
-	if c.removed || run != c.run || !c.alive || c.state != Starting {
-		return // an old copy, or one being stopped
+// readied handles a readiness signal from copy cp.
+func (s *Supervisor) readied(cp *copyCtx) {
+	c := cp.c
+	if c.cp != cp || c.ph != phStarting || !s.serving {
+		return // an old copy, one being stopped, or one that outlived its Serve
 	}
 	s.unschedule(c) // its start timeout
 	if s.l.waiting == c {
 		s.l.waiting = nil
 	}
-	s.set(c, Running)
+	s.setPhase(c, phRunning)
 	s.emit(EventChildReady, c, nil)
 	s.armBeat(c)
 }
@@ -211,42 +193,22 @@ func (s *Supervisor) readied(c *child, run uint64) {
 // armBeat starts c's heartbeat watchdog, if it has one.
 func (s *Supervisor) armBeat(c *child) {
 	if c.heartbeat > 0 {
-		c.cc.beatFrom = time.Now()
-		s.deadline(c, c.cc.beatFrom.Add(c.heartbeat), waitBeat)
+		c.cp.w.beatFrom = time.Now()
+		s.deadline(entry{due: c.cp.w.beatFrom.Add(c.heartbeat), c: c}, waitBeat)
 	}
 }
 
 // checkBeat declares c hung if its last heartbeat is a whole period old, and
 // otherwise waits for the end of the period from that heartbeat.
 func (s *Supervisor) checkBeat(c *child, now time.Time) {
-	last := c.cc.born.Add(time.Duration(c.cc.beat.Load()))
-	if last.Before(c.cc.beatFrom) {
-		last = c.cc.beatFrom
+	w := c.cp.w
+	last := w.born.Add(time.Duration(w.beat.Load()))
+	if last.Before(w.beatFrom) {
+		last = w.beatFrom
 	}
 	if next := last.Add(c.heartbeat); next.After(now) {
-		s.deadline(c, next, waitBeat)
+		s.deadline(entry{due: next, c: c}, waitBeat)
 		return
 	}
 	s.hang(c, fmt.Errorf("%w: child %q sent no heartbeat for %v", ErrHung, c.name, c.heartbeat))
-}
-
-// hang cancels c as failed with cause, and waits for it to return until its
-// shutdown timeout.
-func (s *Supervisor) hang(c *child, cause error) {
-	c.x().hung, c.stopping = cause, true
-	c.cancel(cause)
-	s.set(c, Stopping)
-	s.emit(EventChildHung, c, cause)
-	if c.timeout > 0 {
-		s.deadline(c, time.Now().Add(c.timeout), waitHang)
-	}
-}
-
-// hangStuck declares stuck a hung child that did not return within its
-// shutdown timeout. Its failure is handled when it returns.
-func (s *Supervisor) hangStuck(c *child) {
-	if s.l.waiting == c {
-		s.l.waiting = nil // later starts go on without it
-	}
-	s.declareStuck(c)
 }

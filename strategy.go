@@ -69,13 +69,12 @@ func (p RestartPolicy) restarts(failed bool) bool {
 }
 
 // AutoShutdown says when a supervisor shuts itself down because its
-// significant children have exited.
+// significant children have exited (see WithAutoShutdown). The zero value,
+// the default, never does, and then Add rejects significant children.
 type AutoShutdown int
 
 const (
-	// Never disables automatic shutdown. It is the default; Significant
-	// children are rejected under it.
-	Never AutoShutdown = iota
+	noAutoShutdown AutoShutdown = iota // the default: significant children are rejected
 	// AnySignificant shuts the supervisor down as soon as any significant
 	// child exits without being restarted.
 	AnySignificant
@@ -87,8 +86,8 @@ const (
 // String returns the setting's name, such as "any_significant".
 func (a AutoShutdown) String() string {
 	switch a {
-	case Never:
-		return "never"
+	case noAutoShutdown:
+		return "none"
 	case AnySignificant:
 		return "any_significant"
 	case AllSignificant:
@@ -97,18 +96,4 @@ func (a AutoShutdown) String() string {
 	return "AutoShutdown(" + strconv.Itoa(int(a)) + ")"
 }
 
-func (a AutoShutdown) valid() bool { return a >= Never && a <= AllSignificant }
-
-// group returns the children that a restart of c under strategy st stops and
-// starts again, in start order.
-func (s *Supervisor) group(st Strategy, c *child) []*child {
-	first := c
-	if st == OneForAll {
-		first = s.head
-	}
-	var g []*child
-	for x := first; x != nil; x = x.next {
-		g = append(g, x)
-	}
-	return g
-}
+func (a AutoShutdown) valid() bool { return a >= noAutoShutdown && a <= AllSignificant }

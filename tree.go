@@ -65,12 +65,14 @@ type Node struct {
 	// Kind says whether the node is a supervisor.
 	Kind NodeKind
 	// State is the node's state. A serving root is Running (Stopping while
-	// it shuts down), one that does not serve is Stopped.
+	// it shuts down), one that does not serve is Stopped; a nested
+	// supervisor has the state its parent sees.
 	State State
 	// Restarts counts the restarts in the current (or last) Serve, as
 	// ChildInfo.Restarts; zero for the root.
 	Restarts int
-	// LastError is the node's last failure, as ChildInfo.LastError.
+	// LastError is the node's last failure, as ChildInfo.LastError; for a
+	// supervisor that shuts down because it failed, why.
 	LastError error
 	// Since is when the node entered its state: for a running node, when it
 	// started running. Zero if it never changed state.
@@ -81,31 +83,37 @@ type Node struct {
 	// episodes over its supervisor's life; zero for the root. Use Total for
 	// a subtree's sums.
 	Counters Counters
-	// Children are a supervisor's children in start order; nil for a
-	// worker, and for a nested supervisor that does not run (its children
-	// are then all stopped).
+	// Children are a supervisor's children in start order, also when it
+	// does not serve (they are Stopped then, or Stuck); nil for a worker.
 	Children []*Node
+
+	sup *supSnap // a supervisor's own answer; nil for a worker
 }
 
 // Tree returns a snapshot of the tree under s: s itself, its children, and
-// the children of every nested supervisor that runs, each supervisor asked
-// in turn from the calling goroutine. If ctx ends before a supervisor
-// answers, that supervisor's node has no children and its LastError is
-// ctx's error.
+// those of every nested supervisor, each supervisor asked in turn from the
+// calling goroutine. If ctx ends before a supervisor answers, that
+// supervisor's node has no children and its LastError is ctx's error. Health
+// and Children derive from the same snapshots.
 func (s *Supervisor) Tree(ctx context.Context) *Node {
 	root := &Node{Path: s.name, Name: s.name, Kind: KindSupervisor}
 	s.tree(ctx, root, true)
 	return root
 }
 
-// tree fills in n, the node of s, and its children; the root's own state too.
+// tree fills in n, the node of s, and its children; the root's own state
+// too.
 func (s *Supervisor) tree(ctx context.Context, n *Node, root bool) {
-	a, ok := s.callCtx(ctx, &request{kind: reqSnap})
-	if !ok {
-		n.LastError = ctx.Err()
+	a, err := s.call(ctx, &request{kind: reqSnap})
+	if err != nil {
+		n.sup = &supSnap{noAnswer: err}
+		if root {
+			n.LastError = err
+		}
 		return
 	}
 	sn := a.snap
+	n.sup = sn
 	if root {
 		switch {
 		case sn.shutting:
@@ -114,6 +122,7 @@ func (s *Supervisor) tree(ctx context.Context, n *Node, root bool) {
 			n.State = Running
 		}
 		n.Since = sn.since
+		n.LastError = sn.reason
 	}
 	n.Children = make([]*Node, 0, len(sn.children))
 	for _, c := range sn.children {
@@ -122,19 +131,52 @@ func (s *Supervisor) tree(ctx context.Context, n *Node, root bool) {
 			Name:      c.info.Name,
 			State:     c.info.State,
 			Restarts:  c.info.Restarts,
-			LastError: c.err,
+			LastError: c.info.LastError,
 			Since:     c.since,
 			NextStart: c.info.NextStart,
 			Counters:  c.count,
 		}
 		if c.sub != nil {
 			ch.Kind = KindSupervisor
-			if c.alive {
-				c.sub.tree(ctx, ch, false)
-			}
+			c.sub.tree(ctx, ch, false)
 		}
 		n.Children = append(n.Children, ch)
 	}
+}
+
+// supSnap is what one supervisor reports about itself.
+type supSnap struct {
+	serving  bool
+	shutting bool
+	reason   error
+	since    time.Time // when the current Serve started
+	children []childSnap
+	noAnswer error // why it gave no answer: the caller's ctx ended
+}
+
+type childSnap struct {
+	info  ChildInfo
+	since time.Time
+	count Counters
+	sub   *Supervisor // a nested supervisor, or nil
+}
+
+// snapNow describes the supervisor, on its loop or under mu.
+func (s *Supervisor) snapNow() *supSnap {
+	h := &supSnap{serving: s.serving}
+	if s.serving {
+		h.shutting, h.reason, h.since = s.l.shutting, s.l.reason, s.l.started
+	}
+	h.children = make([]childSnap, 0, len(s.byName))
+	for c := s.head; c != nil; c = c.next {
+		ch := childSnap{info: c.info(), count: c.count}
+		if c.since != 0 {
+			ch.since = time.Unix(0, c.since)
+		}
+		ch.sub, _ = c.worker.(*Supervisor)
+		h.children = append(h.children, ch)
+	}
+	return h
 }
 
 // All yields n and every node below it, depth first: each node before its

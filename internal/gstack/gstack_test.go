@@ -3,6 +3,7 @@ package gstack
 import (
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,52 +13,41 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 //go:noinline
-func marker(a, b uintptr, f func()) {
+func marker(id uintptr, f func()) {
 	f()
-	runtime.KeepAlive(a)
-	runtime.KeepAlive(b)
+	runtime.KeepAlive(id)
 }
 
 var markerName = runtime.FuncForPC(reflect.ValueOf(marker).Pointer()).Name()
 
-func TestFrame(t *testing.T) {
-	if got := string(Frame("pkg.f", 0x2a, 0xc0)); got != "pkg.f(0x2a, 0xc0, " {
-		t.Fatalf("Frame = %q", got)
-	}
-}
-
-func TestOwnAndFind(t *testing.T) {
+func TestFindAll(t *testing.T) {
 	release := make(chan struct{})
-	own := make(chan uint64)
-	ok := make(chan bool)
-	for _, b := range []uintptr{0x11, 0x12} {
-		go marker(0x77, b, func() {
-			v, found := Own(Frame(markerName, 0x77))
-			own <- v
-			ok <- found
+	started := make(chan struct{})
+	for _, id := range []uintptr{0x11, 0x12, 0x13} {
+		go marker(id, func() {
+			started <- struct{}{}
 			<-release
 		})
 	}
-	seen := map[uint64]bool{}
-	for range 2 {
-		v := <-own
-		if !<-ok {
-			t.Fatal("Own did not find the marker frame on its own stack")
-		}
-		seen[v] = true
+	for range 3 {
+		<-started
 	}
-	if !seen[0x11] || !seen[0x12] {
-		t.Fatalf("Own returned %v, want 0x11 and 0x12", seen)
-	}
-	st := string(Find(Frame(markerName, 0x77, 0x12)))
-	if !strings.HasPrefix(st, "goroutine ") || !strings.Contains(st, markerName+"(0x77, 0x12, ") || strings.Contains(st, "0x11,") {
-		t.Fatalf("Find returned the wrong stack:\n%s", st)
-	}
-	if Find(Frame(markerName, 0x78)) != nil {
-		t.Fatal("Find found a frame that no goroutine has")
-	}
-	if _, found := Own(Frame(markerName, 0x77)); found {
-		t.Fatal("Own found the marker on a stack without it")
-	}
+	before := Dumps()
+	got := FindAll(markerName, map[uintptr]bool{0x11: true, 0x13: true, 0x99: true})
 	close(release)
+	if Dumps() != before+1 {
+		t.Fatalf("FindAll took %d dumps, want 1", Dumps()-before)
+	}
+	if len(got) != 2 {
+		t.Fatalf("FindAll found %d goroutines, want 2 (0x11 and 0x13): %v", len(got), got)
+	}
+	for _, id := range []uintptr{0x11, 0x13} {
+		st := string(got[id])
+		if !strings.HasPrefix(st, "goroutine ") || !strings.Contains(st, markerName+"(0x"+strconv.FormatUint(uint64(id), 16)) {
+			t.Fatalf("FindAll returned the wrong stack for %#x:\n%s", id, st)
+		}
+	}
+	if strings.Contains(string(got[0x11]), markerName+"(0x13") || strings.Contains(string(got[0x13]), markerName+"(0x11") {
+		t.Fatal("FindAll mixed up two goroutines' stacks")
+	}
 }

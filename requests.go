@@ -1,0 +1,219 @@
+package arbor
+
+import (
+	"context"
+	"fmt"
+)
+
+// message is an exit of a child copy, its readiness signal, or a request.
+type message struct {
+	cp    *copyCtx // the copy that exited or signalled readiness
+	err   error    // what the copy returned
+	class errClass // what err matches, worked out in the copy's goroutine
+	ready bool     // cp signalled readiness
+	req   *request
+}
+
+type reqKind uint8
+
+const (
+	reqAdd reqKind = iota
+	reqTerminate
+	reqRestart
+	reqRemove
+	reqChildren
+	reqSnap
+	reqReady
+)
+
+// request is a call of the API, answered on reply.
+type request struct {
+	kind  reqKind
+	name  string
+	c     *child      // reqAdd: the new child
+	self  *copyCtx    // the caller's own copy of a child of this supervisor, or nil
+	ctx   context.Context // reqReady: the caller's, to drop a call that gave up
+	reply chan answer // size 1, so that answering never blocks
+}
+
+type answer struct {
+	err   error
+	infos []ChildInfo
+	snap  *supSnap
+}
+
+// call has req answered: by the loop while the supervisor serves, or by the
+// calling goroutine under mu, through the same code, when it does not. It
+// gives up when ctx is done; the reply channel has room for the late
+// answer, so the loop never blocks on it.
+func (s *Supervisor) call(ctx context.Context, req *request) (answer, error) {
+	if s.byName == nil {
+		return answer{}, errZero
+	}
+	req.reply = make(chan answer, 1)
+	s.mu.Lock()
+	if !s.serving {
+		s.drain() // exits that came while no loop ran
+		s.apply(req)
+		s.mu.Unlock()
+		a := <-req.reply
+		return a, a.err
+	}
+	s.inbox = append(s.inbox, message{req: req})
+	s.mu.Unlock()
+	s.ring()
+	select {
+	case a := <-req.reply:
+		return a, a.err
+	case <-ctx.Done():
+		return answer{}, context.Cause(ctx)
+	}
+}
+
+// post hands a message to the supervisor. It never blocks: the inbox grows
+// by at most one exit and one readiness signal per copy started, and one
+// message per call.
+func (s *Supervisor) post(m message) {
+	s.mu.Lock()
+	s.inbox = append(s.inbox, m)
+	s.mu.Unlock()
+	s.ring()
+}
+
+func (s *Supervisor) ring() {
+	select {
+	case s.wake <- struct{}{}:
+	default: // the loop has a wake-up pending and will see the message
+	}
+}
+
+// drain handles what arrived in the inbox: on the loop, or under mu when no
+// loop runs.
+func (s *Supervisor) drain() {
+	if !s.serving {
+		batch := s.inbox
+		s.inbox = nil
+		s.handle(batch)
+		return
+	}
+	s.mu.Lock()
+	batch := s.inbox
+	s.inbox = s.l.spare
+	s.mu.Unlock()
+	s.handle(batch)
+	s.l.spare = batch[:0]
+}
+
+func (s *Supervisor) handle(batch []message) {
+	for i := range batch {
+		m := batch[i]
+		batch[i] = message{}
+		switch {
+		case m.req != nil:
+			s.apply(m.req)
+		case m.ready:
+			s.readied(m.cp)
+		default:
+			s.exit(m.cp, m.err, m.class)
+		}
+	}
+}
+
+// active reports whether the supervisor starts children: it serves and does
+// not shut down. Otherwise starts only edit what the next Serve does.
+func (s *Supervisor) active() bool { return s.serving && !s.l.shutting }
+
+// apply answers one request. It is the one place that decides what Add,
+// Terminate, Restart, Remove, Children and the snapshots do, whether the
+// supervisor serves, shuts down or does not serve.
+func (s *Supervisor) apply(req *request) {
+	switch req.kind {
+	case reqChildren:
+		req.reply <- answer{infos: s.childInfos()}
+		return
+	case reqSnap:
+		req.reply <- answer{snap: s.snapNow()}
+		return
+	case reqReady:
+		s.addReadyWaiter(req)
+		return
+	case reqAdd:
+		if s.byName[req.name] != nil {
+			req.reply <- answer{err: fmt.Errorf("%w: %q", ErrAlreadyExists, req.name)}
+			return
+		}
+		s.link(req.c)
+		if s.active() {
+			s.start(req.c)
+		}
+		req.reply <- answer{}
+		return
+	}
+	c := s.byName[req.name]
+	if c == nil {
+		req.reply <- answer{err: fmt.Errorf("%w: %q", ErrNotFound, req.name)}
+		return
+	}
+	switch req.kind {
+	case reqRestart:
+		if c.ph != phIdle {
+			req.reply <- answer{err: fmt.Errorf("%w: %q is %v", ErrNotStopped, c.name, c.state())}
+			return
+		}
+		c.terminated = false
+		if s.active() {
+			if c.cold != nil {
+				c.cold.failures = 0
+			}
+			s.start(c)
+		}
+		req.reply <- answer{}
+	case reqTerminate, reqRemove:
+		s.stopChild(c, req)
+	}
+}
+
+// stopChild carries out Terminate (or Remove): no pending start of c
+// happens any more, and its live copy, if any, stops.
+func (s *Supervisor) stopChild(c *child, req *request) {
+	c.gen++ // group restarts queued before this call do not start it
+	c.pendingStarts, c.restartNext = 0, false
+	c.terminated = true
+	remove := req.kind == reqRemove || c.restart == Temporary
+	switch c.ph {
+	case phIdle, phDelayed, phGrouped, phQueued:
+		s.cancelStart(c)
+		if remove {
+			s.delete(c)
+		} else {
+			s.setPhase(c, phIdle)
+		}
+		req.reply <- answer{}
+		return
+	}
+	// A copy runs.
+	c.then = thenStopped
+	if remove {
+		c.then = thenRemove
+	}
+	if c.ph == phStuck {
+		c.claimed = true // its return is a stop, not the failure it was cancelled for
+		req.reply <- answer{err: c.stuckErr()}
+		return
+	}
+	if req.self == c.cp {
+		// The caller is the copy itself, or runs under it: it cannot wait
+		// for its own return.
+		s.cancelCopy(c, nil)
+		req.reply <- answer{}
+		return
+	}
+	x := c.x()
+	x.waiters = append(x.waiters, req)
+	if !c.claimed {
+		c.claimed = true
+		if s.active() {
+			s.l.jobs = append(s.l.jobs, &job{stops: []stopRef{{c, c.cp, c.gen}}})
+		}
+	}
+}

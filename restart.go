@@ -1,0 +1,207 @@
+package arbor
+
+import (
+	"time"
+)
+
+// exit handles the return of copy cp: the one place that decides what a
+// copy's return means.
+//
+//   - A copy the supervisor stopped (claimed), or any copy once the
+//     supervisor shuts down or does not serve, has stopped: what follows is
+//     the stop's intent (then).
+//   - A copy the supervisor cancelled as failed (a missed start timeout or
+//     heartbeat) has failed with that cause, whatever it returned.
+//   - Any other copy exited by itself: the restart rules decide.
+func (s *Supervisor) exit(cp *copyCtx, err error, class errClass) {
+	c := cp.c
+	if c.cp != cp {
+		return // cannot happen: each copy exits once, and c.cp is the live one
+	}
+	c.cp = nil
+	cp.cancel(nil)
+	s.unschedule(c) // its start timeout, heartbeat or stop timeout
+	if s.serving {
+		if s.l.waiting == c {
+			s.l.waiting = nil
+		}
+		if s.l.cur == c {
+			s.l.cur = nil
+		}
+	}
+	var hung error
+	if x := c.cold; x != nil {
+		hung, x.hung = x.hung, nil
+	}
+	if c.ph == phStuck {
+		s.emit(EventChildUnstuck, c, err)
+	}
+	switch {
+	case c.claimed || !s.active():
+		if c.ph != phStopping && c.ph != phStuck && err != nil {
+			// It failed by itself before the stop reached it.
+			c.lastErr = err
+			c.count.Failures++
+			s.emit(EventChildFailed, c, err)
+		} else {
+			s.emit(EventChildStopped, c, nil)
+		}
+		if class.stuck {
+			if _, ok := c.worker.(*Supervisor); ok {
+				c.x().below = err // its children that outlived it, for the callers waiting
+			}
+		}
+		s.settleStop(c)
+	case hung != nil:
+		s.exited(c, hung, errClass{})
+	default:
+		s.exited(c, err, class)
+	}
+}
+
+// settleStop settles a child whose stopped copy returned, by the stop's
+// intent.
+func (s *Supervisor) settleStop(c *child) {
+	then := c.then
+	c.then, c.claimed = thenSettle, false
+	switch {
+	case then == thenRemove || c.restart == Temporary:
+		s.delete(c)
+	case then == thenStart && s.active():
+		s.start(c)
+	case then == thenSettle && c.pendingStarts > 0 && s.active():
+		s.setPhase(c, phGrouped)
+	default:
+		s.setPhase(c, phIdle)
+	}
+	if c.cold != nil {
+		c.cold.below = nil
+	}
+}
+
+// exited applies the restart decision, backoff and strategy to a child that
+// returned by itself with err.
+func (s *Supervisor) exited(c *child, err error, class errClass) {
+	if err != nil {
+		c.lastErr = err
+		c.count.Failures++
+		s.emit(EventChildFailed, c, err)
+	} else {
+		s.emit(EventChildExited, c, nil)
+	}
+	if class.terminateTree {
+		s.settle(c)
+		s.shutdown(&treeError{path: s.l.path, child: c.name, err: err})
+		return
+	}
+	if !s.restarts(c, err, class) {
+		s.settle(c)
+		if c.significant {
+			s.significantExit()
+		}
+		return
+	}
+	now := time.Now()
+	x := c.x()
+	if reset := c.resetAfter; reset > 0 && now.UnixNano()-c.started >= int64(reset) {
+		x.failures = 0
+	}
+	x.failures++
+	x.exitErr = err
+	delay := s.delayFor(c)
+	at := now.Add(delay)
+	if delay > 0 {
+		s.emitDelay(EventRestartScheduled, c, err, delay)
+	}
+	switch {
+	case s.cfg.strategy != OneForOne:
+		s.setPhase(c, phIdle)
+		s.groupRestart(c, at)
+	case delay == 0:
+		s.setPhase(c, phIdle)
+		s.restartOne(c)
+	default:
+		x.nextStart = at
+		s.setPhase(c, phDelayed)
+		s.deadline(entry{due: at, c: c}, waitRestart)
+	}
+}
+
+// restarts decides whether c, which exited by itself with err, is restarted.
+func (s *Supervisor) restarts(c *child, err error, class errClass) bool {
+	if c.restart == Temporary || class.doNotRestart {
+		return false
+	}
+	if c.restartIf == nil {
+		return c.restart.restarts(err != nil)
+	}
+	return s.ask(c, err)
+}
+
+// ask calls c's restart predicate. A predicate that panics is logged and the
+// child's restart policy decides instead.
+func (s *Supervisor) ask(c *child, err error) (restart bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.emit(EventPolicyPanicked, c, newPanicError(v))
+			restart = c.restart.restarts(err != nil)
+		}
+	}()
+	return c.restartIf(err)
+}
+
+// settle records that c exited by itself and will not be restarted.
+func (s *Supervisor) settle(c *child) {
+	if c.restart == Temporary {
+		s.delete(c)
+	} else {
+		s.setPhase(c, phIdle)
+	}
+}
+
+// restartOne restarts c now, within the restart intensity.
+func (s *Supervisor) restartOne(c *child) {
+	if !s.l.window.allow(time.Since(s.l.started)) {
+		s.escalate(c)
+		return
+	}
+	c.restartNext = true
+	s.start(c)
+}
+
+// escalate shuts the supervisor down because c's restart would exceed the
+// restart intensity.
+func (s *Supervisor) escalate(c *child) {
+	var last error
+	if c.cold != nil {
+		last = c.cold.exitErr
+	}
+	if c.ph == phDelayed || c.ph == phGrouped {
+		s.setPhase(c, phIdle)
+	}
+	reason := &IntensityError{
+		Supervisor:  s.l.path,
+		Child:       c.name,
+		MaxRestarts: s.cfg.maxRestarts,
+		Period:      s.cfg.period,
+		Err:         last,
+	}
+	s.emit(EventIntensityExceeded, c, reason)
+	s.shutdown(reason)
+}
+
+// significantExit applies automatic shutdown after a significant child exited
+// without being restarted.
+func (s *Supervisor) significantExit() {
+	switch s.cfg.autoShutdown {
+	case AnySignificant:
+		s.shutdown(nil)
+	case AllSignificant:
+		for x := s.head; x != nil; x = x.next {
+			if x.significant && x.ph != phIdle {
+				return
+			}
+		}
+		s.shutdown(nil)
+	}
+}
