@@ -184,10 +184,10 @@
 // [Check] per supervisor and child, named by its path ("root/db/pool") and
 // saying why when it is not. Supervisors answer from their own goroutine,
 // which never waits for a child, so Health is prompt even while a child is
-// slow to stop. [ProbeHandler] serves the answers to Kubernetes probes, and
-// [WithSystemd] sends them to systemd (READY=1, WATCHDOG=1 while live,
-// STOPPING=1): the tree is the innermost layer of supervision, the process
-// manager the next.
+// slow to stop. [WithSystemd] sends the answers to systemd (READY=1,
+// WATCHDOG=1 while live, STOPPING=1), and package
+// github.com/arborgo/arbor/arborhttp serves them to Kubernetes probes: the
+// tree is the innermost layer of supervision, the process manager the next.
 //
 // # Significant children
 //
@@ -250,8 +250,8 @@
 // error, the time it entered its state, its next start, and [Counters]
 // (starts, failures, restarts, stuck episodes over the supervisor's life).
 // Walk it with [Node.All], print it with [Node.String] (like pstree), or
-// marshal it to JSON. [Supervisor.Expvar] publishes the same through expvar,
-// and [ViewHandler] serves a live web page of it.
+// marshal it to JSON. Package github.com/arborgo/arbor/arborhttp publishes
+// the same through expvar and serves a live web page of it.
 //
 // # Costs
 //

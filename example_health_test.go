@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -99,42 +97,4 @@ func ExampleSupervisor_Health() {
 	// root          live=true ready=true
 	// root/db       live=true ready=true
 	// root/db/conn  live=true ready=false restarting
-}
-
-// ProbeHandler answers Kubernetes liveness and readiness probes.
-func ExampleProbeHandler() {
-	root := arbor.New("root", arbor.WithLogger(nil))
-	_ = root.Add("api", arbor.WorkerFunc(func(ctx context.Context) error {
-		<-ctx.Done()
-		return nil
-	}))
-	mux := http.NewServeMux()
-	mux.Handle("/livez", arbor.ProbeHandler(root, arbor.Liveness))
-	mux.Handle("/readyz", arbor.ProbeHandler(root, arbor.Readiness))
-
-	probe := func(target string) {
-		rec := httptest.NewRecorder()
-		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
-		fmt.Printf("GET %s: %d\n%s\n", target, rec.Code, rec.Body)
-	}
-	probe("/readyz") // before Serve
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- root.Serve(ctx) }()
-	for !root.Health(ctx).Ready {
-		time.Sleep(time.Millisecond)
-	}
-	probe("/readyz?verbose")
-	cancel()
-	<-done
-	// Output:
-	// GET /readyz: 503
-	// [-]root failed: not serving
-	// [+]root/api ok
-	// readyz check failed
-	//
-	// GET /readyz?verbose: 200
-	// [+]root ok
-	// [+]root/api ok
-	// readyz check passed
 }

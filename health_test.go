@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -173,61 +171,6 @@ func TestHealthNoAnswer(t *testing.T) {
 		close(block)
 		require.NoError(t, sv.stop())
 	})
-}
-
-// TestProbeHandler: status codes and bodies of both probes, verbose or not,
-// with errors hidden unless asked for.
-func TestProbeHandler(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		root := New("root", WithLogger(nil), WithBackoff(ConstantBackoff(time.Minute)))
-		a := newProbe("a", nil)
-		require.NoError(t, root.Add("a", a))
-		require.NoError(t, root.Add("b", newProbe("b", nil)))
-		get := func(h http.Handler, target string) (int, string) {
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
-			assert.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
-			return rec.Code, rec.Body.String()
-		}
-		live := ProbeHandler(root, Liveness)
-		ready := ProbeHandler(root, Readiness)
-		readyErrs := ProbeHandler(root, Readiness, ShowErrors())
-
-		code, body := get(live, "/livez")
-		assert.Equal(t, http.StatusServiceUnavailable, code)
-		assert.Equal(t, "[-]root failed: not serving\n[+]root/a ok\n[+]root/b ok\nlivez check failed\n", body)
-
-		sv := serveBG(t, root)
-		code, body = get(live, "/livez")
-		assert.Equal(t, http.StatusOK, code)
-		assert.Equal(t, "ok", body)
-		code, body = get(ready, "/readyz?verbose")
-		assert.Equal(t, http.StatusOK, code)
-		assert.Equal(t, "[+]root ok\n[+]root/a ok\n[+]root/b ok\nreadyz check passed\n", body)
-
-		a.exit <- errors.New("password=hunter2")
-		synctest.Wait()
-		code, body = get(ready, "/readyz")
-		assert.Equal(t, http.StatusServiceUnavailable, code)
-		assert.Equal(t, "[+]root ok\n[-]root/a failed: restarting\n[+]root/b ok\nreadyz check failed\n", body)
-		assert.NotContains(t, body, "hunter2", "errors are withheld by default")
-		code, body = get(readyErrs, "/readyz")
-		assert.Equal(t, http.StatusServiceUnavailable, code)
-		assert.Contains(t, body, "[-]root/a failed: restarting: password=hunter2\n")
-		code, _ = get(live, "/livez")
-		assert.Equal(t, http.StatusOK, code, "restarting is not dead")
-		require.NoError(t, sv.stop())
-	})
-}
-
-// TestProbeHandlerPrintable: control characters in names cannot forge lines.
-func TestProbeHandlerPrintable(t *testing.T) {
-	root := New("root", WithLogger(nil))
-	require.NoError(t, root.Add("a\n[+]forged ok", newProbe("x", nil)))
-	rec := httptest.NewRecorder()
-	ProbeHandler(root, Readiness).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	assert.Equal(t, "[-]root failed: not serving\n[+]root/a\\n[+]forged ok ok\nreadyz check failed\n", rec.Body.String())
-	assert.Panics(t, func() { ProbeHandler(root, Probe(7)) })
 }
 
 // recvAll reads every datagram waiting on l without blocking.

@@ -129,16 +129,3 @@ func TestTreeJSON(t *testing.T) {
 		require.NoError(t, sv.stop())
 	})
 }
-
-// TestExpvar: the expvar publisher shows every node and the totals.
-func TestExpvar(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		root, sv, _ := treeFixture(t)
-		var got map[string]json.RawMessage
-		require.NoError(t, json.Unmarshal([]byte(root.Expvar().String()), &got))
-		assert.Len(t, got, 6)
-		assert.JSONEq(t, `{"kind":"worker","state":"running","restarts":1,"starts":2,"failures":1,"restarts":1,"stuck":0}`, string(got["root/api"]))
-		assert.JSONEq(t, `{"starts":5,"failures":2,"restarts":1,"stuck":0}`, string(got["total"]))
-		require.NoError(t, sv.stop())
-	})
-}

@@ -1,9 +1,9 @@
 // Command demo runs a realistic supervision tree with injected faults: an
 // ingestion pipeline under RestForOne, a pool of workers, a cache that must
 // send heartbeats, and an HTTP server that serves the live web view of the
-// tree (ViewHandler) and the Kubernetes probes. Workers fail, panic and hang
-// at random; the tree absorbs it. Each change prints the event and the tree
-// as text. It runs until interrupted, or for -duration.
+// tree (arborhttp.ViewHandler) and the Kubernetes probes. Workers fail, panic
+// and hang at random; the tree absorbs it. Each change prints the event and
+// the tree as text. It runs until interrupted, or for -duration.
 //
 //	go run ./examples/demo                  # then open http://127.0.0.1:8080/
 //	go run ./examples/demo -duration 5s -addr 127.0.0.1:0
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/arborgo/arbor"
+	"github.com/arborgo/arbor/arborhttp"
 )
 
 func main() {
@@ -94,9 +95,9 @@ func main() {
 		os.Exit(1)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/", arbor.ViewHandler(root))
-	mux.Handle("/livez", arbor.ProbeHandler(root, arbor.Liveness))
-	mux.Handle("/readyz", arbor.ProbeHandler(root, arbor.Readiness))
+	mux.Handle("/", arborhttp.ViewHandler(root))
+	mux.Handle("/livez", arborhttp.ProbeHandler(root, arborhttp.Liveness))
+	mux.Handle("/readyz", arborhttp.ProbeHandler(root, arborhttp.Readiness))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	must(root.Add("http", arbor.WorkerFunc(func(ctx context.Context) error {
 		errc := make(chan error, 1)

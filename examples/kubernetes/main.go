@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/arborgo/arbor"
+	"github.com/arborgo/arbor/arborhttp"
 )
 
 func main() {
@@ -61,8 +62,8 @@ func main() {
 	listenAddr := ln.Addr().String()
 	ln.Close()
 	mux := http.NewServeMux()
-	mux.Handle("/livez", arbor.ProbeHandler(root, arbor.Liveness))
-	mux.Handle("/readyz", arbor.ProbeHandler(root, arbor.Readiness))
+	mux.Handle("/livez", arborhttp.ProbeHandler(root, arborhttp.Liveness))
+	mux.Handle("/readyz", arborhttp.ProbeHandler(root, arborhttp.Readiness))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello") })
 	// The HTTP server is a child too, so the probes share its fate.
 	must(root.Add("http", server(listenAddr, mux)))

@@ -1,6 +1,6 @@
 //go:build unix
 
-package arbor
+package arborhttp
 
 import (
 	"bytes"
@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/arborgo/arbor"
 )
 
 // The browser test drives a real headless Chromium through chromedriver with
@@ -216,7 +218,7 @@ func startChromedriver(t *testing.T, path string, client *http.Client) string {
 // runs in real time, and is skipped when Chromium or chromedriver is missing
 // and in short mode, unless ARBOR_BROWSER_TEST=1, which CI sets. With
 // ARBOR_SCREENSHOT=file.png it saves a screenshot of the page with a child
-// restarting.
+// restarting (a relative name is relative to this package's directory).
 func TestViewBrowser(t *testing.T) {
 	driver, err := exec.LookPath("chromedriver")
 	if _, serr := os.Stat(chromiumPath); err != nil || serr != nil {
@@ -231,10 +233,10 @@ func TestViewBrowser(t *testing.T) {
 
 	// The tree: root{db{conn, cache}, api, jobs}. conn and api wait an hour
 	// in backoff when they fail, so that they stay restarting.
-	root := New("root", WithLogger(nil))
-	db := New("db", WithLogger(nil))
-	conn, cache, api, jobs := newProbe("conn", nil), newProbe("cache", nil), newProbe("api", nil), newProbe("jobs", nil)
-	hour := WithBackoff(ConstantBackoff(time.Hour))
+	root := arbor.New("root", arbor.WithLogger(nil))
+	db := arbor.New("db", arbor.WithLogger(nil))
+	conn, cache, api, jobs := newWorker(), newWorker(), newWorker(), newWorker()
+	hour := arbor.WithBackoff(arbor.ConstantBackoff(time.Hour))
 	for _, err := range []error{
 		db.Add("conn", conn, hour),
 		db.Add("cache", cache),

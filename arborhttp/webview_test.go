@@ -1,4 +1,4 @@
-package arbor
+package arborhttp
 
 import (
 	"crypto/sha256"
@@ -13,22 +13,23 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/arborgo/arbor"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // viewNode is a node of tree.json as a client decodes it.
 type viewNode struct {
-	Path      string      `json:"path"`
-	Name      string      `json:"name"`
-	Kind      string      `json:"kind"`
-	State     string      `json:"state"`
-	Restarts  int         `json:"restarts"`
-	LastError string      `json:"last_error"`
-	Since     *time.Time  `json:"since"`
-	NextStart *time.Time  `json:"next_start"`
-	Counters  Counters    `json:"counters"`
-	Children  []*viewNode `json:"children"`
+	Path      string         `json:"path"`
+	Name      string         `json:"name"`
+	Kind      string         `json:"kind"`
+	State     string         `json:"state"`
+	Restarts  int            `json:"restarts"`
+	LastError string         `json:"last_error"`
+	Since     *time.Time     `json:"since"`
+	NextStart *time.Time     `json:"next_start"`
+	Counters  arbor.Counters `json:"counters"`
+	Children  []*viewNode    `json:"children"`
 }
 
 // viewBody is tree.json as a client decodes it.
@@ -62,16 +63,16 @@ func (n *viewNode) find(path string) *viewNode {
 
 // viewTree builds root{db{conn, cache}, api, jobs}; conn waits an hour in
 // backoff when it fails.
-func viewTree(t *testing.T) (root *Supervisor, conn *probe) {
+func viewTree(t *testing.T) (root *arbor.Supervisor, conn *worker) {
 	t.Helper()
-	root = New("root", WithLogger(nil))
-	db := New("db", WithLogger(nil))
-	conn = newProbe("conn", nil)
-	require.NoError(t, db.Add("conn", conn, WithBackoff(ConstantBackoff(time.Hour))))
-	require.NoError(t, db.Add("cache", newProbe("cache", nil)))
+	root = arbor.New("root", arbor.WithLogger(nil))
+	db := arbor.New("db", arbor.WithLogger(nil))
+	conn = newWorker()
+	require.NoError(t, db.Add("conn", conn, arbor.WithBackoff(arbor.ConstantBackoff(time.Hour))))
+	require.NoError(t, db.Add("cache", newWorker()))
 	require.NoError(t, root.Add("db", db))
-	require.NoError(t, root.Add("api", newProbe("api", nil)))
-	require.NoError(t, root.Add("jobs", newProbe("jobs", nil)))
+	require.NoError(t, root.Add("api", newWorker()))
+	require.NoError(t, root.Add("jobs", newWorker()))
 	return root, conn
 }
 
@@ -186,7 +187,7 @@ func TestViewHandlerJSON(t *testing.T) {
 		assert.True(t, c.NextStart.Equal(failed.Add(time.Hour)), "next start %v", c.NextStart)
 		require.NotNil(t, c.Since)
 		assert.True(t, c.Since.Equal(failed), "since %v", c.Since)
-		assert.Equal(t, Counters{Starts: 1, Failures: 1}, c.Counters)
+		assert.Equal(t, arbor.Counters{Starts: 1, Failures: 1}, c.Counters)
 		assert.Equal(t, "running", v.Tree.find("root/db/cache").State)
 		assert.Nil(t, v.Tree.find("root/api").NextStart)
 		assert.Empty(t, v.Tree.find("root/api").LastError)
@@ -199,7 +200,7 @@ func TestViewHandlerJSON(t *testing.T) {
 		assert.Equal(t, 1, c.Restarts)
 		assert.Equal(t, "connection refused", c.LastError, "the last error stays")
 		assert.Nil(t, c.NextStart)
-		assert.Equal(t, Counters{Starts: 2, Failures: 1, Restarts: 1}, c.Counters)
+		assert.Equal(t, arbor.Counters{Starts: 2, Failures: 1, Restarts: 1}, c.Counters)
 		assert.True(t, v.Ready)
 
 		require.NoError(t, sv.stop())
@@ -255,9 +256,9 @@ func TestViewHandlerMounted(t *testing.T) {
 // as JSON strings with < and > escaped.
 func TestViewHandlerEscapes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		root := New("root", WithLogger(nil))
-		w := newProbe("w", nil)
-		require.NoError(t, root.Add("<b>w<i>", w, WithBackoff(ConstantBackoff(time.Hour))))
+		root := arbor.New("root", arbor.WithLogger(nil))
+		w := newWorker()
+		require.NoError(t, root.Add("<b>w<i>", w, arbor.WithBackoff(arbor.ConstantBackoff(time.Hour))))
 		sv := serveBG(t, root)
 		w.exit <- errors.New(`<script>alert(1)</script>`)
 		synctest.Wait()

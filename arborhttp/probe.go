@@ -1,26 +1,29 @@
-package arbor
+package arborhttp
 
 import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/arborgo/arbor"
 )
 
 // Probe is the question a ProbeHandler answers.
 type Probe int
 
 const (
-	// Liveness asks whether the tree is live (Health.Live): a Kubernetes
-	// liveness probe, whose failure restarts the container.
+	// Liveness asks whether the tree is live (arbor.Health.Live): a
+	// Kubernetes liveness probe, whose failure restarts the container.
 	Liveness Probe = iota
-	// Readiness asks whether the tree is ready (Health.Ready): a Kubernetes
-	// readiness or startup probe, whose failure takes the pod out of
-	// service.
+	// Readiness asks whether the tree is ready (arbor.Health.Ready): a
+	// Kubernetes readiness or startup probe, whose failure takes the pod out
+	// of service.
 	Readiness
 )
 
-// String returns "livez" or "readyz".
-func (p Probe) String() string {
+// name is the probe's name in kube-apiserver's style, used in the verbose
+// body's last line.
+func (p Probe) name() string {
 	switch p {
 	case Liveness:
 		return "livez"
@@ -31,21 +34,22 @@ func (p Probe) String() string {
 }
 
 // A ProbeOption configures a ProbeHandler.
-type ProbeOption interface{ applyProbe(*probeConfig) }
+type ProbeOption interface{ apply(*probeConfig) }
 
 type probeConfig struct {
-	showErrors bool
+	errors bool
 }
 
 type probeOption func(*probeConfig)
 
-func (f probeOption) applyProbe(c *probeConfig) { f(c) }
+func (f probeOption) apply(c *probeConfig) { f(c) }
 
-// ShowErrors makes a ProbeHandler print each failing check's error (Check.Err)
-// after its reason. Errors may hold whatever a worker put in them; leave this
-// off where the probe can be reached by untrusted clients.
-func ShowErrors() ProbeOption {
-	return probeOption(func(c *probeConfig) { c.showErrors = true })
+// WithErrors makes a ProbeHandler print each failing check's error
+// (arbor.Check.Err) after its reason. Errors may hold whatever a worker put
+// in them; leave this off where the probe can be reached by untrusted
+// clients.
+func WithErrors() ProbeOption {
+	return probeOption(func(c *probeConfig) { c.errors = true })
 }
 
 // ProbeHandler returns an http.Handler that answers probe p about the tree
@@ -56,17 +60,28 @@ func ShowErrors() ProbeOption {
 // verbose, it lists every check in both cases and ends with "... check
 // passed" on success. Reasons are state names such as "stuck" or
 // "restarting"; workers' errors and stacks are never shown unless
-// ShowErrors is given. The handler answers once every supervisor has; if the
-// request's context ends first, the silent supervisors count as failed.
-func ProbeHandler(s *Supervisor, p Probe, opts ...ProbeOption) http.Handler {
+// WithErrors is given. Names and errors holding control characters are
+// quoted, so that each check stays on one line. The handler answers once
+// every supervisor has (see arbor.Supervisor.Health); if the request's
+// context ends first, the silent supervisors count as failed.
+//
+// A p other than Liveness and Readiness is a programming error that
+// ProbeHandler does not panic on: the handler it returns answers every
+// request with status 500 and a body naming the unknown probe, so that the
+// probe fails, visibly, from its first request.
+func ProbeHandler(s *arbor.Supervisor, p Probe, opts ...ProbeOption) http.Handler {
 	var cfg probeConfig
 	for _, o := range opts {
 		if o != nil {
-			o.applyProbe(&cfg)
+			o.apply(&cfg)
 		}
 	}
 	if p != Liveness && p != Readiness {
-		panic("arbor: ProbeHandler: unknown probe " + p.String())
+		msg := "arborhttp: ProbeHandler: unknown probe " + p.name()
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, msg, http.StatusInternalServerError)
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := s.Health(r.Context())
@@ -94,16 +109,16 @@ func ProbeHandler(s *Supervisor, p Probe, opts ...ProbeOption) http.Handler {
 				continue
 			}
 			b.WriteString("[-]" + printable(c.Path) + " failed: " + c.Reason)
-			if cfg.showErrors && c.Err != nil {
+			if cfg.errors && c.Err != nil {
 				b.WriteString(": " + printable(c.Err.Error()))
 			}
 			b.WriteByte('\n')
 		}
 		if ok {
-			b.WriteString(p.String() + " check passed\n")
+			b.WriteString(p.name() + " check passed\n")
 			w.WriteHeader(http.StatusOK)
 		} else {
-			b.WriteString(p.String() + " check failed\n")
+			b.WriteString(p.name() + " check failed\n")
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 		_, _ = w.Write([]byte(b.String()))
@@ -111,7 +126,8 @@ func ProbeHandler(s *Supervisor, p Probe, opts ...ProbeOption) http.Handler {
 }
 
 // printable keeps one check on one line: it quotes text holding control
-// characters, such as a newline in a child's name or an error.
+// characters, such as a newline in a child's name or an error. It is the
+// same rule as the one arbor's Node.String applies.
 func printable(s string) string {
 	for _, r := range s {
 		if r < ' ' || r == 0x7f {

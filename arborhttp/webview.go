@@ -1,7 +1,8 @@
-package arbor
+package arborhttp
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
@@ -9,6 +10,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/arborgo/arbor"
 )
 
 // webviewHTML is the page ViewHandler serves: HTML, CSS and JavaScript in
@@ -32,7 +35,7 @@ func inlineHash(page []byte, open, end string) string {
 	_, after, ok := bytes.Cut(page, []byte(open))
 	body, _, ok2 := bytes.Cut(after, []byte(end))
 	if !ok || !ok2 {
-		panic("arbor: webview.html lacks " + open)
+		panic("arborhttp: webview.html lacks " + open)
 	}
 	sum := sha256.Sum256(body)
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
@@ -40,10 +43,10 @@ func inlineHash(page []byte, open, end string) string {
 
 // viewJSON is the body of tree.json.
 type viewJSON struct {
-	Time  time.Time `json:"time"`
-	Live  bool      `json:"live"`
-	Ready bool      `json:"ready"`
-	Tree  *Node     `json:"tree"`
+	Time  time.Time   `json:"time"`
+	Live  bool        `json:"live"`
+	Ready bool        `json:"ready"`
+	Tree  *arbor.Node `json:"tree"`
 }
 
 // ViewHandler returns an http.Handler that serves a live view of the tree
@@ -58,23 +61,23 @@ type viewJSON struct {
 //
 //   - / and /index.html: the page;
 //   - /tree.json: {"time": now, "live": ..., "ready": ..., "tree": ...}, the
-//     tree as Node.MarshalJSON renders it and the answers of Health, which
-//     the page polls;
-//   - /tree.txt: the tree as Node.String renders it, for curl.
+//     tree as arbor.Node.MarshalJSON renders it and the answers of
+//     arbor.Supervisor.Health, which the page polls;
+//   - /tree.txt: the tree as arbor.Node.String renders it, for curl.
 //
 // It answers 404 to other paths and 405 to methods other than GET and HEAD.
 // Mount it under a path ending in a slash, with that path stripped, since
 // the page fetches tree.json relative to its own URL:
 //
-//	mux.Handle("/arbor/", http.StripPrefix("/arbor", arbor.ViewHandler(root)))
+//	mux.Handle("/arbor/", http.StripPrefix("/arbor", arborhttp.ViewHandler(root)))
 //
 // and open /arbor/. The view shows workers' errors, which may hold whatever
 // a worker put in them: it is an operator's tool, so do not expose it to
 // untrusted clients (serve it on an internal port, or behind
-// authentication). Each request asks every supervisor in turn, as Tree and
-// Health do; if the request's context ends first, the silent supervisors
-// are shown without children.
-func ViewHandler(s *Supervisor) http.Handler {
+// authentication). Each request asks every supervisor in turn, as
+// arbor.Supervisor.Tree and Health do; if the request's context ends first,
+// the silent supervisors are shown without children.
+func ViewHandler(s *arbor.Supervisor) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var serve func(w http.ResponseWriter, r *http.Request)
 		switch r.URL.Path {
@@ -110,9 +113,17 @@ func servePage(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write(webviewHTML)
 }
 
-func serveJSON(s *Supervisor, w http.ResponseWriter, r *http.Request) {
-	tree := s.Tree(r.Context())
-	health := s.Health(r.Context())
+// snapshot returns the tree under s and its health, for tree.json's tree
+// and its live and ready header. It takes them in two walks of the tree, the
+// tree first, so a change between the walks can show in one and not the
+// other; it is the one place that takes them, so that a walk answering both
+// at once replaces the two here and nowhere else.
+func snapshot(ctx context.Context, s *arbor.Supervisor) (*arbor.Node, arbor.Health) {
+	return s.Tree(ctx), s.Health(ctx)
+}
+
+func serveJSON(s *arbor.Supervisor, w http.ResponseWriter, r *http.Request) {
+	tree, health := snapshot(r.Context(), s)
 	body, err := json.Marshal(viewJSON{Time: time.Now(), Live: health.Live, Ready: health.Ready, Tree: tree})
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -124,7 +135,7 @@ func serveJSON(s *Supervisor, w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-func serveText(s *Supervisor, w http.ResponseWriter, r *http.Request) {
+func serveText(s *arbor.Supervisor, w http.ResponseWriter, r *http.Request) {
 	body := s.Tree(r.Context()).String()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))

@@ -1,0 +1,116 @@
+package arborhttp
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/arborgo/arbor"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestProbeHandler: status codes and bodies of both probes, verbose or not,
+// with errors hidden unless asked for.
+func TestProbeHandler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := arbor.New("root", arbor.WithLogger(nil), arbor.WithBackoff(arbor.ConstantBackoff(time.Minute)))
+		a := newWorker()
+		require.NoError(t, root.Add("a", a))
+		require.NoError(t, root.Add("b", newWorker()))
+		get := func(h http.Handler, target string) (int, string) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+			assert.Equal(t, "text/plain; charset=utf-8", rec.Header().Get("Content-Type"))
+			assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"))
+			return rec.Code, rec.Body.String()
+		}
+		live := ProbeHandler(root, Liveness)
+		ready := ProbeHandler(root, Readiness)
+		readyErrs := ProbeHandler(root, Readiness, WithErrors())
+
+		code, body := get(live, "/livez")
+		assert.Equal(t, http.StatusServiceUnavailable, code)
+		assert.Equal(t, "[-]root failed: not serving\n[+]root/a ok\n[+]root/b ok\nlivez check failed\n", body)
+
+		sv := serveBG(t, root)
+		code, body = get(live, "/livez")
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "ok", body)
+		code, body = get(live, "/livez?verbose")
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "[+]root ok\n[+]root/a ok\n[+]root/b ok\nlivez check passed\n", body)
+		code, body = get(ready, "/readyz?verbose")
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "[+]root ok\n[+]root/a ok\n[+]root/b ok\nreadyz check passed\n", body)
+
+		a.exit <- errors.New("password=hunter2")
+		synctest.Wait()
+		code, body = get(ready, "/readyz")
+		assert.Equal(t, http.StatusServiceUnavailable, code)
+		assert.Equal(t, "[+]root ok\n[-]root/a failed: restarting\n[+]root/b ok\nreadyz check failed\n", body)
+		assert.NotContains(t, body, "hunter2", "errors are withheld by default")
+		code, body = get(readyErrs, "/readyz")
+		assert.Equal(t, http.StatusServiceUnavailable, code)
+		assert.Contains(t, body, "[-]root/a failed: restarting: password=hunter2\n")
+		code, _ = get(live, "/livez")
+		assert.Equal(t, http.StatusOK, code, "restarting is not dead")
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestProbeHandlerPrintable: control characters in names and errors cannot
+// forge lines.
+func TestProbeHandlerPrintable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := arbor.New("root", arbor.WithLogger(nil), arbor.WithBackoff(arbor.ConstantBackoff(time.Minute)))
+		w := newWorker()
+		require.NoError(t, root.Add("a\n[+]forged ok", w))
+		rec := httptest.NewRecorder()
+		ProbeHandler(root, Readiness).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		assert.Equal(t, "[-]root failed: not serving\n[+]root/a\\n[+]forged ok ok\nreadyz check failed\n", rec.Body.String())
+
+		sv := serveBG(t, root)
+		w.exit <- errors.New("boom\n[+]root/x ok")
+		synctest.Wait()
+		rec = httptest.NewRecorder()
+		ProbeHandler(root, Readiness, WithErrors()).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		assert.Equal(t, "[+]root ok\n[-]root/a\\n[+]forged ok failed: restarting: boom\\n[+]root/x ok\nreadyz check failed\n", rec.Body.String())
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestProbeHandlerUnknown: an unknown probe does not panic; its handler
+// answers every request with 500 and says why.
+func TestProbeHandlerUnknown(t *testing.T) {
+	root := arbor.New("root", arbor.WithLogger(nil))
+	var h http.Handler
+	require.NotPanics(t, func() { h = ProbeHandler(root, Probe(7), WithErrors(), nil) })
+	for _, target := range []string{"/livez", "/readyz?verbose"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
+		assert.Equal(t, http.StatusInternalServerError, rec.Code, target)
+		assert.Equal(t, "arborhttp: ProbeHandler: unknown probe Probe(7)\n", rec.Body.String(), target)
+		assert.Equal(t, "no-store", rec.Header().Get("Cache-Control"), target)
+	}
+}
+
+// TestPrintable: text without control characters is kept as is; text with
+// any is quoted as a Go string, without the quotes.
+func TestPrintable(t *testing.T) {
+	for in, want := range map[string]string{
+		"":             "",
+		"root/db":      "root/db",
+		"héllo wörld":  "héllo wörld",
+		"a\nb":         `a\nb`,
+		"tab\there":    `tab\there`,
+		"del\x7f":      `del\x7f`,
+		"quote\"\r":    `quote\"\r`,
+		"esc\x1b[31m!": `esc\x1b[31m!`,
+	} {
+		assert.Equal(t, want, printable(in), "%q", in)
+	}
+}
