@@ -17,6 +17,19 @@ import (
 // restarts the process, and STOPPING=1 when the supervisor begins to shut
 // down. Without $NOTIFY_SOCKET it does nothing. It has no effect on a
 // supervisor served as a child of another.
+//
+// The ping interval is clamped: never more often than every 10 ms, so a
+// WatchdogSec= under 20 ms cannot be honoured (systemd's own check of it is
+// coarser than that), and a $WATCHDOG_USEC too large for a time.Duration
+// (about 292 years) counts as that. The watchdog is off when $WATCHDOG_USEC
+// is unset, empty, not a number, 0 or 2^64-1 (systemd's infinity), or when
+// $WATCHDOG_PID names another process.
+//
+// Notifications never wait: one that systemd's socket cannot take at once,
+// because systemd has stopped reading it, is dropped (not retried; the next
+// ping is sent on time), and the first drop of each Serve is logged as a
+// warning (unless WithLogger(nil)). So a silent systemd cannot delay
+// shutdown or wedge the tree.
 func WithSystemd() Option {
 	return supervisorOption(func(c *config) { c.systemd = true })
 }
@@ -30,6 +43,9 @@ type notifier struct {
 	stopSent      bool          // loop-owned
 	cancel        context.CancelFunc
 	exited        chan struct{}
+
+	conn   *sdnotify.Notifier // owned by run, but for Dropped
+	warned bool               // run-owned: a failed notification was logged
 }
 
 // startNotifier starts the systemd notifier for a root supervisor with
@@ -55,17 +71,19 @@ func (s *Supervisor) startNotifier(ctx context.Context) *notifier {
 		stopC:  make(chan struct{}),
 		cancel: cancel,
 		exited: make(chan struct{}),
+		conn:   conn,
 	}
-	go n.run(hctx, s, conn, sdnotify.WatchdogInterval())
+	go n.run(hctx, s, sdnotify.WatchdogInterval())
 	return n
 }
 
 // run sends READY=1 and STOPPING=1 when the loop says so, and WATCHDOG=1 each
 // interval while the tree is live. It returns at STOPPING=1 or when Serve
-// ends.
-func (n *notifier) run(ctx context.Context, s *Supervisor, conn *sdnotify.Notifier, interval time.Duration) {
+// ends. No notification waits for the socket (see notify), so run returns
+// promptly whatever systemd does.
+func (n *notifier) run(ctx context.Context, s *Supervisor, interval time.Duration) {
 	defer close(n.exited)
-	defer conn.Close()
+	defer n.conn.Close()
 	var tick <-chan time.Time
 	if interval > 0 {
 		t := time.NewTicker(interval)
@@ -77,19 +95,19 @@ func (n *notifier) run(ctx context.Context, s *Supervisor, conn *sdnotify.Notifi
 		select {
 		case <-ready:
 			ready = nil
-			_ = conn.Notify(sdnotify.Ready)
+			n.notify(s, sdnotify.Ready)
 		case <-tick:
 			hctx, cancel := context.WithTimeout(ctx, interval)
 			live := s.Health(hctx).Live
 			cancel()
 			if live {
-				_ = conn.Notify(sdnotify.Watchdog)
+				n.notify(s, sdnotify.Watchdog)
 			}
 		case <-n.stopC:
-			n.finish(conn, ready)
+			n.finish(s, ready)
 			return
 		case <-ctx.Done(): // Serve ends; stopC is closed too
-			n.finish(conn, ready)
+			n.finish(s, ready)
 			return
 		}
 	}
@@ -97,16 +115,37 @@ func (n *notifier) run(ctx context.Context, s *Supervisor, conn *sdnotify.Notifi
 
 // finish sends READY=1 if the loop said so and it is not sent yet, then
 // STOPPING=1.
-func (n *notifier) finish(conn *sdnotify.Notifier, ready <-chan struct{}) {
+func (n *notifier) finish(s *Supervisor, ready <-chan struct{}) {
 	if ready != nil {
 		select {
 		case <-ready:
-			_ = conn.Notify(sdnotify.Ready)
+			n.notify(s, sdnotify.Ready)
 		default:
 		}
 	}
-	_ = conn.Notify(sdnotify.Stopping)
+	n.notify(s, sdnotify.Stopping)
 }
+
+// notify sends one notification without waiting. One that is not sent (the
+// socket's queue is full because systemd stopped reading, or any other error)
+// is dropped, never retried: a lost READY=1 or STOPPING=1 is for systemd's
+// timeouts to handle, and a lost ping is followed by the next one. The first
+// failure is logged; the rest are only counted (sdnotify.Notifier.Dropped),
+// so that a wedged systemd does not flood the log.
+func (n *notifier) notify(s *Supervisor, state string) {
+	err := n.conn.Notify(state)
+	if err == nil || n.warned {
+		return
+	}
+	n.warned = true
+	if !s.cfg.quiet {
+		s.logger().Warn(msgNotifyDropped, slog.String("supervisor", s.name),
+			slog.String("notification", state), slog.Any("error", err))
+	}
+}
+
+// msgNotifyDropped is logged at the first notification not sent.
+const msgNotifyDropped = "arbor: systemd notification not sent"
 
 // ready and stopping are called by the loop; a nil notifier does nothing.
 func (n *notifier) ready() {
@@ -123,7 +162,9 @@ func (n *notifier) stopping() {
 	}
 }
 
-// stopNotifier ends the notifier goroutine and waits for it.
+// stopNotifier ends the notifier goroutine and waits for it. The wait is
+// short: the goroutine never waits for the socket, and Health, which it may
+// be asking, answers at once when its context is cancelled.
 func (l *loop) stopNotifier() {
 	if n := l.notifier; n != nil {
 		n.stopping()

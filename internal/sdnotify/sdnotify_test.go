@@ -2,6 +2,7 @@ package sdnotify
 
 import (
 	"errors"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -87,26 +88,76 @@ func TestNoSocketIsNoop(t *testing.T) {
 	}
 }
 
+// TestWatchdogInterval: WATCHDOG_USEC and WATCHDOG_PID as systemd sets them
+// (or mangles them) give a ping every half of the timeout, clamped to
+// [MinWatchdogInterval, MaxWatchdogInterval] so that no value floods or
+// overflows, or 0 (no pings) when the watchdog is off or not ours.
 func TestWatchdogInterval(t *testing.T) {
-	t.Setenv("WATCHDOG_USEC", "")
-	if d := WatchdogInterval(); d != 0 {
-		t.Fatalf("unset: %v", d)
+	self := strconv.Itoa(os.Getpid())
+	const unset = "\x00unset" // a marker: the variable is not in the environment
+	for _, tc := range []struct {
+		name, usec, pid string
+		want            time.Duration
+	}{
+		{"unset", unset, unset, 0},
+		{"empty", "", unset, 0},
+		{"garbage", "junk", unset, 0},
+		{"with unit", "30s", unset, 0},
+		{"with space", " 30000000", unset, 0},
+		{"fraction", "1.5", unset, 0},
+		{"zero", "0", unset, 0},
+		{"negative", "-1", unset, 0},
+		{"negative normal", "-30000000", unset, 0},
+		{"1 us floods without a floor", "1", unset, MinWatchdogInterval},
+		{"just under the floor", "19999", unset, MinWatchdogInterval},
+		{"at the floor", "20000", unset, 10 * time.Millisecond},
+		{"just over the floor", "20002", unset, 10*time.Millisecond + time.Microsecond},
+		{"normal 30 s", "30000000", unset, 15 * time.Second},
+		{"largest exact", "9223372036854775", unset, 9223372036854775 * time.Microsecond / 2},
+		// The values below overflowed time.Duration(usec)*time.Microsecond.
+		{"2^63/1000+1 wrapped negative: off", "9223372036854776", unset, MaxWatchdogInterval},
+		{"wrapped to a 192 ns interval", "18446744073709552", unset, MaxWatchdogInterval},
+		{"MaxInt64", "9223372036854775807", unset, MaxWatchdogInterval},
+		{"MaxInt64+1", "9223372036854775808", unset, MaxWatchdogInterval},
+		{"2^64-2", "18446744073709551614", unset, MaxWatchdogInterval},
+		{"2^64-1 is systemd's infinity: off", "18446744073709551615", unset, 0},
+		{"2^64 is out of range", "18446744073709551616", unset, 0},
+		{"pid empty", "30000000", "", 15 * time.Second},
+		{"pid self", "30000000", self, 15 * time.Second},
+		{"pid self, leading zero", "30000000", "0" + self, 15 * time.Second},
+		{"pid other", "30000000", "1", 0},
+		{"pid other, huge usec", "18446744073709552", "1", 0},
+		{"pid zero", "30000000", "0", 0},
+		{"pid garbage", "30000000", "self", 0},
+		{"pid self, usec off", "0", self, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for name, v := range map[string]string{"WATCHDOG_USEC": tc.usec, "WATCHDOG_PID": tc.pid} {
+				t.Setenv(name, "") // restored after the test
+				if v == unset {
+					os.Unsetenv(name)
+				} else {
+					os.Setenv(name, v)
+				}
+			}
+			if got := WatchdogInterval(); got != tc.want {
+				t.Fatalf("WATCHDOG_USEC=%q WATCHDOG_PID=%q: interval %v (%d ns), want %v", tc.usec, tc.pid, got, int64(got), tc.want)
+			}
+		})
 	}
-	t.Setenv("WATCHDOG_USEC", "30000000")
-	t.Setenv("WATCHDOG_PID", "")
-	if d := WatchdogInterval(); d != 15*time.Second {
-		t.Fatalf("30s watchdog: interval %v, want 15s", d)
+}
+
+// TestWatchdogIntervalBounds: the bounds are what the documentation says and
+// cannot overflow.
+func TestWatchdogIntervalBounds(t *testing.T) {
+	if MinWatchdogInterval != 10*time.Millisecond {
+		t.Fatalf("MinWatchdogInterval = %v", MinWatchdogInterval)
 	}
-	t.Setenv("WATCHDOG_PID", strconv.Itoa(os.Getpid()))
-	if d := WatchdogInterval(); d != 15*time.Second {
-		t.Fatalf("own pid: interval %v, want 15s", d)
+	// The largest whole number of microseconds a Duration holds, halved.
+	if want := time.Duration(math.MaxInt64/1000*1000) / 2; MaxWatchdogInterval != want || want <= 0 {
+		t.Fatalf("MaxWatchdogInterval = %d, want %d", MaxWatchdogInterval, want)
 	}
-	t.Setenv("WATCHDOG_PID", "1")
-	if d := WatchdogInterval(); d != 0 {
-		t.Fatalf("another pid: interval %v, want 0", d)
-	}
-	t.Setenv("WATCHDOG_USEC", "junk")
-	if d := WatchdogInterval(); d != 0 {
-		t.Fatalf("junk: interval %v, want 0", d)
+	if 2*MaxWatchdogInterval < MaxWatchdogInterval {
+		t.Fatal("twice MaxWatchdogInterval overflows")
 	}
 }
