@@ -143,4 +143,3 @@ func (s *Supervisor) delayFor(c *child) (d time.Duration) {
 	}()
 	return max(c.backoff.Delay(c.failures()), 0)
 }
-

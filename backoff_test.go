@@ -267,8 +267,8 @@ func TestBackoffDelaySequences(t *testing.T) {
 
 	assert.Equal(t, []time.Duration{3 * s, 3 * s, 3 * s, 3 * s}, seq(ConstantBackoff(3*s), 4))
 	assert.Equal(t, 3*s, ConstantBackoff(3*s).Delay(10000))
-	assert.Equal(t, []time.Duration{0, 0, 0}, seq(NoBackoff(), 3))
-	assert.Equal(t, time.Duration(0), NoBackoff().Delay(10000))
+	assert.Equal(t, []time.Duration{0, 0, 0}, seq(ConstantBackoff(0), 3))
+	assert.Equal(t, time.Duration(0), ConstantBackoff(0).Delay(10000))
 	assert.Equal(t, time.Duration(0), ConstantBackoff(0).Delay(5))
 }
 
@@ -417,7 +417,7 @@ func TestBackoffDefaultAndOverride(t *testing.T) {
 		s := semNew("root", WithBackoff(ConstantBackoff(2*time.Second)), WithIntensity(100, time.Minute))
 		a, none, five, late := newBoWorker(), newBoWorker(), newBoWorker(), newBoWorker()
 		require.NoError(t, s.Add("a", a))
-		require.NoError(t, s.Add("none", none, WithBackoff(NoBackoff())))
+		require.NoError(t, s.Add("none", none, WithBackoff(ConstantBackoff(0))))
 		require.NoError(t, s.Add("five", five, WithBackoff(ConstantBackoff(5*time.Second))))
 		sv := serveBG(t, s)
 		require.NoError(t, s.Add("late", late))
@@ -552,7 +552,7 @@ func TestResetDefault(t *testing.T) {
 }
 
 // TestResetByRestart: Restart by the user starts the failure count again from
-// zero; Restart of a child waiting in backoff is refused with ErrRunning.
+// zero; Restart of a child waiting in backoff is refused with ErrNotStopped.
 func TestResetByRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := semNew("root", WithIntensity(100, time.Hour))
@@ -564,13 +564,13 @@ func TestResetByRestart(t *testing.T) {
 		boAdvance(time.Second)
 		w.fail(t, boBoom)
 		boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
-		require.ErrorIs(t, s.Restart("w"), ErrRunning, "a child waiting in backoff is restarting")
+		require.ErrorIs(t, s.Restart("w"), ErrNotStopped, "a child waiting in backoff is restarting")
 		boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
 		boAdvance(2 * time.Second)
 		boRunning(t, s, "w")
 		assert.Equal(t, 2, semInfo(t, s, "w").Failures)
 
-		require.NoError(t, s.Terminate("w"))
+		require.NoError(t, s.Terminate(context.Background(), "w"))
 		info := semInfo(t, s, "w")
 		require.Equal(t, Stopped, info.State)
 		assert.Equal(t, 2, info.Failures, "Terminate keeps the count")
@@ -601,7 +601,7 @@ func TestPendingTerminate(t *testing.T) {
 		boWaiting(t, s, "w", 1, time.Now().Add(time.Minute))
 
 		start := time.Now()
-		require.NoError(t, s.Terminate("w"))
+		require.NoError(t, s.Terminate(context.Background(), "w"))
 		assert.Zero(t, time.Since(start), "Terminate of a waiting child returns at once")
 		info := semInfo(t, s, "w")
 		assert.Equal(t, Stopped, info.State)
@@ -633,7 +633,7 @@ func TestPendingRemove(t *testing.T) {
 		w.fail(t, boBoom)
 		boWaiting(t, s, "w", 1, time.Now().Add(time.Minute))
 
-		require.NoError(t, s.Remove("w"))
+		require.NoError(t, s.Remove(context.Background(), "w"))
 		assert.Equal(t, []string{"other"}, semNames(s))
 		w2 := newBoWorker()
 		require.NoError(t, s.Add("w", w2, WithBackoff(ConstantBackoff(time.Minute))))
@@ -854,9 +854,9 @@ func TestGroupBackoffTerminateDuringWait(t *testing.T) {
 				log.take()
 
 				if tc.remove {
-					require.NoError(t, s.Remove(tc.target))
+					require.NoError(t, s.Remove(context.Background(), tc.target))
 				} else {
-					require.NoError(t, s.Terminate(tc.target))
+					require.NoError(t, s.Terminate(context.Background(), tc.target))
 					info := semInfo(t, s, tc.target)
 					assert.Equal(t, Stopped, info.State)
 					assert.True(t, info.NextStart.IsZero(), "NextStart %v", info.NextStart)
@@ -915,9 +915,9 @@ func TestGroupBackoffTerminateTriggerKeepsOthersDue(t *testing.T) {
 				boWaiting(t, s, "d", 1, t0.Add(3*time.Second))
 
 				if remove {
-					require.NoError(t, s.Remove("b"))
+					require.NoError(t, s.Remove(context.Background(), "b"))
 				} else {
-					require.NoError(t, s.Terminate("b"))
+					require.NoError(t, s.Terminate(context.Background(), "b"))
 				}
 				boWaiting(t, s, "c", 0, t0.Add(10*time.Second))
 
@@ -1036,7 +1036,7 @@ func TestDecisionDoNotRestartSignificant(t *testing.T) {
 		s := semNew("root", WithAutoShutdown(AnySignificant))
 		other, sig := newBoWorker(), newBoWorker()
 		require.NoError(t, s.Add("other", other))
-		require.NoError(t, s.Add("sig", sig, WithRestart(Transient), Significant()))
+		require.NoError(t, s.Add("sig", sig, WithRestart(Transient), WithSignificant()))
 		sv := serveBG(t, s)
 		start := time.Now()
 
@@ -1306,7 +1306,7 @@ func TestBadBackoffAdd(t *testing.T) {
 // TestBadBackoffEdgesAccepted: the limits of the valid ranges are accepted.
 func TestBadBackoffEdgesAccepted(t *testing.T) {
 	good := []SharedOption{
-		WithBackoff(NoBackoff()),
+		WithBackoff(ConstantBackoff(0)),
 		WithBackoff(ConstantBackoff(0)),
 		WithBackoff(ExponentialBackoff{Initial: 1, Max: 1, Multiplier: 1}),
 		WithBackoff(ExponentialBackoff{Initial: time.Second, Max: time.Minute, Multiplier: 2, Jitter: 1}),

@@ -185,11 +185,11 @@ type child struct {
 // first use by cold(), so that an idle child's record stays small; nothing
 // is ever written to a shared zero record.
 type childCold struct {
-	failures  int        // consecutive failures, for backoff
-	exitErr   error      // what the exit that asked for a restart returned
-	nextStart time.Time  // when it starts again, as Children shows it, or zero
-	waiters   []*request // Terminate and Remove calls waiting for its copy to stop
-	hung      error      // why the supervisor cancelled the live copy as failed, or nil
+	failures  int         // consecutive failures, for backoff
+	exitErr   error       // what the exit that asked for a restart returned
+	nextStart time.Time   // when it starts again, as Children shows it, or zero
+	waiters   []*request  // Terminate and Remove calls waiting for its copy to stop
+	hung      error       // why the supervisor cancelled the live copy as failed, or nil
 	stuck     *StuckError // set while stuck
 	below     error       // a nested supervisor's children that outlived its stopped copy
 }

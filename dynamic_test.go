@@ -25,22 +25,22 @@ func TestDynamicAPI(t *testing.T) {
 		assert.Equal(t, []string{"start a", "start b"}, log.take())
 		require.ErrorIs(t, s.Add("b", b), ErrAlreadyExists)
 
-		require.NoError(t, s.Terminate("a"))
+		require.NoError(t, s.Terminate(context.Background(), "a"))
 		assert.Equal(t, []string{"stop a"}, log.take(), "Terminate returns after the child returned")
 		assert.Equal(t, []string{"a:stopped", "b:running"}, states(s))
-		require.NoError(t, s.Terminate("a"), "idempotent")
-		require.ErrorIs(t, s.Terminate("zz"), ErrNotFound)
+		require.NoError(t, s.Terminate(context.Background(), "a"), "idempotent")
+		require.ErrorIs(t, s.Terminate(context.Background(), "zz"), ErrNotFound)
 
 		require.NoError(t, s.Restart("a")) // intensity 0: a counted restart would escalate
 		synctest.Wait()
 		assert.Equal(t, []string{"start a"}, log.take())
-		require.ErrorIs(t, s.Restart("a"), ErrRunning)
+		require.ErrorIs(t, s.Restart("a"), ErrNotStopped)
 		assert.Equal(t, 0, s.Children()[0].Restarts)
 
-		require.NoError(t, s.Remove("b"))
+		require.NoError(t, s.Remove(context.Background(), "b"))
 		assert.Equal(t, []string{"stop b"}, log.take())
 		assert.Equal(t, []string{"a:running"}, states(s))
-		require.ErrorIs(t, s.Remove("b"), ErrNotFound)
+		require.ErrorIs(t, s.Remove(context.Background(), "b"), ErrNotFound)
 		require.ErrorIs(t, s.Restart("b"), ErrNotFound)
 		require.NoError(t, s.Add("b", b), "the name is free again")
 		require.NoError(t, sv.stop())
@@ -53,7 +53,7 @@ func TestTerminateTemporaryRemovesIt(t *testing.T) {
 		s := New("root", WithLogger(nil))
 		require.NoError(t, s.Add("t", newProbe("t", nil), WithRestart(Temporary)))
 		sv := serveBG(t, s)
-		require.NoError(t, s.Terminate("t"))
+		require.NoError(t, s.Terminate(context.Background(), "t"))
 		assert.Empty(t, s.Children())
 		require.NoError(t, sv.stop())
 	})
@@ -81,14 +81,14 @@ func TestCallsFromInsideChild(t *testing.T) {
 					case "add":
 						results <- s.Add("added", newProbe("added", log))
 					case "terminate other":
-						results <- s.Terminate("other")
+						results <- s.Terminate(context.Background(), "other")
 					case "terminate self":
-						results <- s.Terminate("manager")
-						<-ctx.Done() // Terminate cancelled our own context
+						results <- s.Terminate(ctx, "manager") // recognised by its context
+						<-ctx.Done()                           // Terminate cancelled our own context
 						log.add("manager saw its cancellation")
 						return nil
 					case "remove self":
-						results <- s.Remove("manager")
+						results <- s.Remove(ctx, "manager")
 						<-ctx.Done()
 						log.add("manager saw its cancellation")
 						return errors.New("ignored: the supervisor stopped it")
@@ -145,7 +145,7 @@ func TestSelfTerminateStillBounded(t *testing.T) {
 		s := New("root", WithLogger(nil))
 		release := make(chan struct{})
 		require.NoError(t, s.Add("w", WorkerFunc(func(ctx context.Context) error {
-			_ = s.Terminate("w")
+			_ = s.Terminate(context.Background(), "w")
 			<-release
 			return nil
 		}), WithShutdownTimeout(time.Second)))
@@ -169,9 +169,9 @@ func TestOfflineEdits(t *testing.T) {
 		require.NoError(t, s.Add("a", newProbe("a", log)))
 		require.NoError(t, s.Add("b", newProbe("b", log)))
 		require.NoError(t, s.Add("c", newProbe("c", log)))
-		require.NoError(t, s.Terminate("b"))
-		require.NoError(t, s.Remove("c"))
-		require.ErrorIs(t, s.Remove("c"), ErrNotFound)
+		require.NoError(t, s.Terminate(context.Background(), "b"))
+		require.NoError(t, s.Remove(context.Background(), "c"))
+		require.ErrorIs(t, s.Remove(context.Background(), "c"), ErrNotFound)
 		assert.Equal(t, []string{"a:stopped", "b:stopped"}, states(s))
 
 		sv := serveBG(t, s)
@@ -251,7 +251,8 @@ func TestEscalationThreeLevels(t *testing.T) {
 		// leaf runs w twice per Serve (one restart allowed); mid serves leaf
 		// twice per Serve; root serves mid twice.
 		assert.Equal(t, 8, starts)
-		assert.Contains(t, err.Error(), `supervisor "root"`)
+		assert.Equal(t, "arbor: restart intensity exceeded: root/mid/leaf (more than 1 restart in 1m0s), then root/mid (more than 1 restart in 1m0s), then root (more than 1 restart in 1m0s); last failure: root/mid/leaf/w: arbor: panic: worker broke", err.Error(),
+			"the chain of escalations is formatted once, each supervisor named by its path")
 		assert.Equal(t, []string{"mid:stopped"}, states(root))
 	})
 }
@@ -279,12 +280,20 @@ func TestNestedFailureAbsorbed(t *testing.T) {
 	})
 }
 
-// TestZeroSupervisor: a zero Supervisor is usable.
+// TestZeroSupervisor: a zero Supervisor is not usable, and says so without
+// panicking.
 func TestZeroSupervisor(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var s Supervisor
-		require.ErrorIs(t, s.Serve(t.Context()), ErrInvalid, "it has no name")
-		require.NoError(t, s.Add("p", newProbe("p", nil)))
-		assert.Len(t, s.Children(), 1)
+		require.ErrorIs(t, s.Serve(t.Context()), ErrInvalid)
+		require.ErrorIs(t, s.Add("p", newProbe("p", nil)), ErrInvalid)
+		require.ErrorIs(t, s.Terminate(t.Context(), "p"), ErrInvalid)
+		require.ErrorIs(t, s.Remove(t.Context(), "p"), ErrInvalid)
+		require.ErrorIs(t, s.Restart("p"), ErrInvalid)
+		require.ErrorIs(t, s.WaitReady(t.Context()), ErrInvalid)
+		assert.Empty(t, s.Children())
+		assert.False(t, s.Health(t.Context()).Live)
+		root := New("root")
+		require.ErrorIs(t, root.Add("zero", &s), ErrInvalid)
 	})
 }

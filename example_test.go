@@ -160,10 +160,10 @@ func ExampleSupervisor_Terminate() {
 	go func() { done <- sup.Serve(ctx) }()
 	<-up // serving
 
-	fmt.Println(sup.Terminate("cache"), sup.Children()[0].State)
+	fmt.Println(sup.Terminate(context.Background(), "cache"), sup.Children()[0].State)
 	fmt.Println(sup.Restart("cache"), sup.Children()[0].State)
-	fmt.Println(errors.Is(sup.Restart("cache"), arbor.ErrRunning))
-	fmt.Println(sup.Remove("cache"), len(sup.Children()))
+	fmt.Println(errors.Is(sup.Restart("cache"), arbor.ErrNotStopped))
+	fmt.Println(sup.Remove(context.Background(), "cache"), len(sup.Children()))
 	cancel()
 	<-done
 	// Output:
@@ -175,7 +175,7 @@ func ExampleSupervisor_Terminate() {
 
 // A significant child ends its supervisor when it finishes: here a job whose
 // completion shuts down the helper beside it.
-func ExampleSignificant() {
+func ExampleWithSignificant() {
 	sup := arbor.New("batch", arbor.WithAutoShutdown(arbor.AnySignificant), arbor.WithLogger(nil))
 	_ = sup.Add("metrics", arbor.WorkerFunc(func(ctx context.Context) error {
 		<-ctx.Done()
@@ -185,7 +185,7 @@ func ExampleSignificant() {
 	_ = sup.Add("job", arbor.WorkerFunc(func(ctx context.Context) error {
 		fmt.Println("job: done")
 		return nil
-	}), arbor.WithRestart(arbor.Transient), arbor.Significant())
+	}), arbor.WithRestart(arbor.Transient), arbor.WithSignificant())
 
 	fmt.Println("Serve returned:", sup.Serve(context.Background()))
 	// Output:
@@ -211,7 +211,7 @@ func ExampleErrDoNotRestart() {
 	sup := arbor.New("root", arbor.WithAutoShutdown(arbor.AnySignificant), arbor.WithLogger(nil))
 	_ = sup.Add("migration", arbor.WorkerFunc(func(ctx context.Context) error {
 		return fmt.Errorf("schema already current: %w", arbor.ErrDoNotRestart)
-	}), arbor.WithRestart(arbor.Transient), arbor.Significant())
+	}), arbor.WithRestart(arbor.Transient), arbor.WithSignificant())
 
 	fmt.Println("Serve returned:", sup.Serve(context.Background()))
 	c := sup.Children()[0]

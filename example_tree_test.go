@@ -22,7 +22,7 @@ func ExampleWithEventHandler() {
 			return errors.New("disk full")
 		}
 		return nil // done: the significant child's exit ends the supervisor
-	}), arbor.WithRestart(arbor.Transient), arbor.Significant())
+	}), arbor.WithRestart(arbor.Transient), arbor.WithSignificant())
 	_ = root.Serve(context.Background())
 	// Output:
 	// root: supervisor started

@@ -181,8 +181,8 @@ func (s *Supervisor) startGroup(j *job) {
 			// Its start is queued already, by an earlier group restart (a
 			// restart) or by Restart (a start): that one start serves both.
 		case x.ph == phStuck:
-			if x.then == thenSettle { // start it again when it returns
-				x.then, x.restartNext = thenStart, true
+			if x.then != thenStart && x.then != thenRemove { // start it again when it returns
+				x.then, x.restartNext, x.terminated = thenStart, true, false
 			}
 		case x.ph.live():
 			// Started since by another group restart or by Restart: its start

@@ -45,12 +45,13 @@ func (s *Supervisor) Health(ctx context.Context) Health {
 	return s.Tree(ctx).Health()
 }
 
-// Health derives the health of the tree under n from the snapshot. A
-// supervisor is live while it serves and has not failed; a nested
-// supervisor that its parent is starting, restarting or stopping is live
-// but not ready even in the moments it does not serve, and one its parent
-// keeps Stopped is live and ready. A child is live unless stuck, and ready
-// when running or Stopped.
+// Health derives the health of the tree under n from the snapshot. A root
+// is live while it serves and has not failed. A nested supervisor is live
+// unless it is stuck or failed: in the moments its parent has started it
+// and it does not serve yet, or it returned and its parent has not seen
+// that yet, it is live but not ready; one its parent keeps Stopped is live
+// and ready. A child is live unless stuck, and ready when running or
+// Stopped.
 func (n *Node) Health() Health {
 	h := Health{Live: true, Ready: true}
 	n.health(&h, true)
@@ -83,10 +84,11 @@ func (n *Node) health(h *Health, root bool) {
 		me.Live, me.Ready, me.Reason, me.Err = false, false, "no answer", sn.noAnswer
 	case seen == Stuck:
 		me.Live, me.Ready, me.Reason, me.Err = false, false, "stuck", n.LastError
-	case !sn.serving && (root || seen == Running):
+	case !sn.serving && root:
 		me.Live, me.Ready, me.Reason = false, false, "not serving"
 	case !sn.serving && seen != Stopped:
-		me.Ready, me.Reason = false, seen.String()
+		// Starting, or just returned: its parent sees to it.
+		me.Ready, me.Reason = false, "not serving"
 	case sn.reason != nil:
 		me.Live, me.Ready, me.Reason, me.Err = false, false, "failed, shutting down", sn.reason
 	case sn.shutting:

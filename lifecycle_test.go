@@ -2,6 +2,7 @@ package arbor
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -37,7 +38,7 @@ func TestStuckChildShutdown(t *testing.T) {
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, "b", se.Child)
 		assert.Equal(t, "root", se.Supervisor)
-		assert.Contains(t, string(se.Stack), "(*probe).Serve", "the stuck goroutine's stack is reported")
+		assert.Contains(t, string(se.Stack()), "(*probe).Serve", "the stuck goroutine's stack is reported")
 		assert.Equal(t, []string{"a:stopped", "b:stuck"}, states(s))
 		assert.Equal(t, []string{"stop a"}, log.take(), "a was stopped after b was declared stuck")
 		assert.Contains(t, logBuf.String(), "child stuck")
@@ -61,7 +62,7 @@ func TestStuckNoSecondCopy(t *testing.T) {
 		sv := serveBG(t, s)
 		a.setIgnore(true) // takes effect for the running copy only from its next start
 		// make the running copy of a ignore cancellation: restart it once
-		require.NoError(t, s.Terminate("a"))
+		require.NoError(t, s.Terminate(context.Background(), "a"))
 		require.NoError(t, s.Restart("a"))
 		synctest.Wait()
 		log.take()
@@ -100,7 +101,7 @@ func TestStuckAcrossServe(t *testing.T) {
 
 		sv = serveBG(t, s)
 		assert.Equal(t, []string{"p:stuck"}, states(s))
-		require.ErrorIs(t, s.Restart("p"), ErrRunning)
+		require.ErrorIs(t, s.Restart("p"), ErrNotStopped)
 		_, max, starts := p.counts()
 		assert.Equal(t, 1, max)
 		assert.Equal(t, 1, starts)
@@ -126,16 +127,16 @@ func TestTerminateStuck(t *testing.T) {
 		require.NoError(t, s.Add("p", p, WithShutdownTimeout(3*time.Second)))
 		sv := serveBG(t, s)
 		start := time.Now()
-		err := s.Terminate("p")
+		err := s.Terminate(context.Background(), "p")
 		assert.Equal(t, 3*time.Second, time.Since(start))
 		var se *StuckError
 		require.ErrorAs(t, err, &se)
 		assert.Equal(t, "p", se.Child)
-		require.ErrorIs(t, s.Terminate("p"), ErrStuck, "still stuck")
+		require.ErrorIs(t, s.Terminate(context.Background(), "p"), ErrStuck, "still stuck")
 		close(p.release)
 		synctest.Wait()
 		assert.Equal(t, []string{"p:stopped"}, states(s))
-		require.NoError(t, s.Terminate("p"), "idempotent")
+		require.NoError(t, s.Terminate(context.Background(), "p"), "idempotent")
 		require.NoError(t, sv.stop())
 	})
 }
@@ -182,7 +183,7 @@ func TestNestedSupervisorWaitsForItsChildren(t *testing.T) {
 		assert.Equal(t, 30*time.Second, time.Since(start), "root waited for mid, which waited 30s for p")
 		var se *StuckError
 		require.ErrorAs(t, err, &se, "a stuck grandchild is reported up the tree")
-		assert.Equal(t, "mid", se.Supervisor)
+		assert.Equal(t, "root/mid", se.Supervisor, "named by its path in the tree")
 		assert.Equal(t, "p", se.Child)
 		assert.NotErrorIs(t, err, ErrIntensityExceeded)
 		assert.Equal(t, []string{"stop q"}, log.take())

@@ -130,7 +130,7 @@ type mChild struct {
 	queued  bool   // waits in the start queue (Starting, no copy)
 	gen     int    // counts Terminate and Remove: group restarts queued before skip it
 
-	holdOff       bool // Terminate while not serving: the next Serve leaves it Stopped
+	holdOff       bool // Terminate: the next Serve leaves it Stopped, until Restart or a group restart
 	startOnReturn bool // start it again as soon as its stuck copy returns
 	isRestart     bool // its next start is a restart, counted when it happens
 	removeOnStop  bool // Remove asked for it: delete it once its copy returns
@@ -476,14 +476,17 @@ func (s *mSup) exit(c *mChild, cp *mCopy, err mErr) {
 		if !cp.cancelled && !s.shutting {
 			s.m.note("exit while about to be stopped")
 		}
-		if s.shutting && err.hasStuck() {
+		below := ""
+		if c.sub != nil && err.hasStuck() {
+			// Its children that outlived it: Terminate and Remove return
+			// them; Serve's result reports them at its end if still stuck.
 			s.m.note("stuck child reported from below")
-			s.result = joinErr(s.result, err) // stuck children reported from below
+			below = firstStuck(err)
 		}
 		if !cp.cancelled && err != nil {
 			c.lastErr = err
 		}
-		s.stopped(c)
+		s.stopped(c, below)
 		return
 	}
 	s.exitedByItself(c, err)
@@ -510,10 +513,12 @@ func (s *mSup) willStart(c *mChild) bool {
 	return false
 }
 
-// stopped settles c after the supervisor stopped it.
-func (s *mSup) stopped(c *mChild) {
+// stopped settles c after the supervisor stopped it; below is what its
+// waiters get.
+func (s *mSup) stopped(c *mChild, below string) {
 	switch {
 	case c.removeOnStop || c.policy == Temporary:
+		s.answer(c, below)
 		s.remove(c)
 		return
 	case c.startOnReturn && !s.shutting:
@@ -525,7 +530,33 @@ func (s *mSup) stopped(c *mChild) {
 	default:
 		c.state = Stopped
 	}
-	s.answer(c, "")
+	s.answer(c, below)
+}
+
+// firstStuck is the first stuck atom of e, as the real side's classify
+// finds the first *StuckError.
+func firstStuck(e mErr) string {
+	for _, a := range e {
+		if strings.HasPrefix(a, "stuck:") {
+			return a
+		}
+	}
+	return ""
+}
+
+// leftovers are the stuck atoms of s's children still stuck, and of those
+// of nested supervisors that no longer run, while s does not serve.
+func (s *mSup) leftovers() mErr {
+	var out mErr
+	for _, c := range s.children {
+		switch {
+		case c.cp != nil && c.stuck:
+			out = append(out, s.stuckAtom(c))
+		case c.sub != nil && c.cp == nil:
+			out = append(out, c.sub.leftovers()...)
+		}
+	}
+	return out
 }
 
 // needsRestart is the restart policy: Permanent always, Transient after a
@@ -726,12 +757,12 @@ func (s *mSup) startGroup(j *mJob) {
 			// (TestRegressionGroupRestartQueuesChildTwice).
 			s.m.note("group restart finds a member queued")
 		case x.cp == nil:
-			x.isRestart = true
+			x.isRestart, x.holdOff = true, false
 			s.start(x)
 		case x.stuck && !x.startOnReturn:
 			s.m.note("group restart of a stuck child")
 			x.startOnReturn = true
-			x.isRestart = true
+			x.isRestart, x.holdOff = true, false
 		case x.stuck:
 			// Its start is due when it returns already: the first of this
 			// Serve, or an earlier group restart's.
@@ -819,6 +850,8 @@ func (s *mSup) end() {
 			}
 		case c.policy == Temporary:
 			s.remove(c)
+		case c.sub != nil:
+			res = joinErr(res, c.sub.leftovers()) // what stopped nested supervisors left stuck
 		}
 	}
 	s.serving, s.shutting, s.jobs = false, false, nil
@@ -890,6 +923,7 @@ func (s *mSup) handle(call *mCall) {
 	// start c; those queued after it do.
 	c.gen++
 	c.startOnReturn, c.isRestart = false, false
+	c.holdOff = true // kept Stopped, also by the next Serve, until Restart or a group restart
 	if call.kind == "remove" {
 		c.removeOnStop = true
 	}
@@ -964,6 +998,9 @@ func (s *mSup) offline(call *mCall) {
 		if c.cp != nil {
 			call.reply(s.stuckAtom(c))
 			return
+		}
+		if c.policy == Temporary { // as while serving: a temporary child is removed when it stops
+			s.remove(c)
 		}
 	case "remove":
 		if c.cp != nil {
@@ -1145,7 +1182,7 @@ func (h *harness) drawSup(d, maxDepth int) (*Supervisor, *mSup) {
 		strategy: rapid.SampledFrom([]Strategy{OneForOne, OneForAll, RestForOne}).Draw(rt, "strategy"),
 		maxR:     rapid.IntRange(0, 4).Draw(rt, "maxR"),
 		period:   rapid.SampledFrom([]time.Duration{time.Second, 2 * time.Second, 5 * time.Second}).Draw(rt, "period"),
-		auto:     rapid.SampledFrom([]AutoShutdown{Never, Never, AnySignificant, AllSignificant}).Draw(rt, "auto"),
+		auto:     rapid.SampledFrom([]AutoShutdown{noAutoShutdown, noAutoShutdown, AnySignificant, AllSignificant}).Draw(rt, "auto"),
 	}
 	s.real = New(name, WithLogger(nil), WithStrategy(s.strategy), WithIntensity(s.maxR, s.period), WithAutoShutdown(s.auto))
 	h.m.sups = append(h.m.sups, s)
@@ -1185,10 +1222,10 @@ func (h *harness) drawChildOpts(s *mSup, c *mChild, invalidOK bool) []ChildOptio
 	rt := h.rt
 	c.policy = rapid.SampledFrom([]RestartPolicy{Permanent, Transient, Temporary}).Draw(rt, "policy")
 	opts := []ChildOption{WithRestart(c.policy)}
-	if (s.auto != Never && c.policy != Permanent) || invalidOK {
+	if (s.auto != noAutoShutdown && c.policy != Permanent) || invalidOK {
 		c.significant = rapid.Bool().Draw(rt, "significant")
 		if c.significant {
-			opts = append(opts, Significant())
+			opts = append(opts, WithSignificant())
 		}
 	}
 	if rapid.IntRange(0, 3).Draw(rt, "readiness") == 0 {
@@ -1410,7 +1447,7 @@ func (h *harness) apiStep(kind string) string {
 		}
 		opts := h.drawChildOpts(s, c, rapid.IntRange(0, 9).Draw(rt, "invalid") == 0)
 		call.name, call.child = c.name, c
-		if c.significant && (s.auto == Never || c.policy == Permanent) {
+		if c.significant && (s.auto == noAutoShutdown || c.policy == Permanent) {
 			call.child = nil // Add rejects it
 		}
 		do = func() error { return s.real.Add(c.name, c.w, opts...) }
@@ -1443,16 +1480,16 @@ func (h *harness) apiStep(kind string) string {
 		call.name = rapid.SampledFrom(names).Draw(rt, "name")
 		switch kind {
 		case "terminate":
-			do = func() error { return s.real.Terminate(call.name) }
+			do = func() error { return s.real.Terminate(context.Background(), call.name) }
 		case "restart":
 			do = func() error { return s.real.Restart(call.name) }
 		case "remove":
-			do = func() error { return s.real.Remove(call.name) }
+			do = func() error { return s.real.Remove(context.Background(), call.name) }
 		}
 	}
 	if kind == "cycle" {
 		// Terminate, then once the tree is idle Restart, the same child.
-		first := h.apiCall(s, &mCall{kind: "terminate", name: call.name}, func() error { return s.real.Terminate(call.name) })
+		first := h.apiCall(s, &mCall{kind: "terminate", name: call.name}, func() error { return s.real.Terminate(context.Background(), call.name) })
 		if h.m.off() {
 			return first
 		}
@@ -1474,7 +1511,7 @@ func (h *harness) apiCall(s *mSup, call *mCall, do func() error) string {
 	if h.m.off() {
 		return desc
 	}
-	if got := classify(do()); got != call.result {
+	if got := modelClassify(do()); got != call.result {
 		rt.Fatalf("%s: returned %q, the model says %q", desc, got, call.result)
 	}
 	return desc + " -> " + call.result
@@ -1581,7 +1618,11 @@ func (h *harness) check(when string) {
 			gotS = append(gotS, fmt.Sprintf("%s:%v:r%d:f%d:%v:%v:sig=%v", c.Name, c.State, c.Restarts, c.Failures, mErr(h.errAtoms(c.LastError)), c.Policy, c.Significant))
 		}
 		for _, c := range s.children {
-			wantS = append(wantS, fmt.Sprintf("%s:%v:r%d:f%d:%v:%v:sig=%v", c.name, c.state, c.restarts, c.failures, c.lastErr, c.policy, c.significant))
+			lastErr := c.lastErr
+			if c.state == Stuck { // Children shows the *StuckError while it is stuck
+				lastErr = mErr{s.stuckAtom(c)}
+			}
+			wantS = append(wantS, fmt.Sprintf("%s:%v:r%d:f%d:%v:%v:sig=%v", c.name, c.state, c.restarts, c.failures, lastErr, c.policy, c.significant))
 			if c.w != nil {
 				if got, want := int(c.w.starts.Load()), c.starts; got != want {
 					rt.Fatalf("%s: %s/%s started %d copies, the model says %d", when, s.name, c.name, got, want)
@@ -1603,6 +1644,9 @@ func (h *harness) check(when string) {
 			rt.Fatalf("%s: children of %s differ\n  real:  %v\n  model: %v", when, s.name, gotS, wantS)
 		}
 		for i, c := range got {
+			if c.State == Stuck {
+				continue // its *StuckError, compared above
+			}
 			h.checkIs(fmt.Sprintf("%s: LastError of %s/%s", when, s.name, c.Name), c.LastError, s.children[i].lastErr)
 		}
 	}
@@ -1635,11 +1679,16 @@ func (h *harness) checkHealth(when string) {
 	}
 	var walk func(s *mSup, path string, st State)
 	walk = func(s *mSup, path string, st State) {
+		root := s == h.m.root
 		switch {
 		case st == Stuck:
 			add(path, false, false, "stuck")
-		case !s.serving:
+		case !s.serving && root:
 			add(path, false, false, "not serving")
+		case !s.serving && st == Stopped:
+			add(path, true, true, "")
+		case !s.serving:
+			add(path, true, false, "not serving")
 		case s.failed:
 			add(path, false, false, "failed, shutting down")
 		case s.shutting:
@@ -1652,7 +1701,7 @@ func (h *harness) checkHealth(when string) {
 		for _, c := range s.children {
 			p := path + "/" + c.name
 			switch {
-			case c.sub != nil && c.cp != nil:
+			case c.sub != nil:
 				walk(c.sub, p, c.state)
 			case c.state == Stuck:
 				add(p, false, false, "stuck")
@@ -1718,7 +1767,7 @@ func (h *harness) errAtoms(err error) []string {
 		if e == nil {
 			return
 		}
-		if e == ErrIntensityExceeded {
+		if _, ok := e.(*IntensityError); ok {
 			out = append(out, "intensity")
 		}
 		if a, ok := h.atoms[e]; ok {
@@ -1728,7 +1777,7 @@ func (h *harness) errAtoms(err error) []string {
 		case *PanicError:
 			out = append(out, "panic")
 		case *StuckError:
-			out = append(out, "stuck:"+x.Supervisor+"/"+x.Child)
+			out = append(out, "stuck:"+lastElem(x.Supervisor)+"/"+x.Child)
 		}
 		switch u := e.(type) {
 		case interface{ Unwrap() error }:
@@ -1745,21 +1794,25 @@ func (h *harness) errAtoms(err error) []string {
 }
 
 // classify names an API error the way the model does.
-func classify(err error) string {
+func modelClassify(err error) string {
 	var se *StuckError
 	switch {
 	case err == nil:
 		return ""
 	case errors.As(err, &se):
-		return "stuck:" + se.Supervisor + "/" + se.Child
+		return "stuck:" + lastElem(se.Supervisor) + "/" + se.Child
 	case errors.Is(err, ErrNotFound):
 		return "notfound"
 	case errors.Is(err, ErrAlreadyExists):
 		return "exists"
-	case errors.Is(err, ErrRunning):
+	case errors.Is(err, ErrNotStopped):
 		return "running"
 	case errors.Is(err, ErrInvalid):
 		return "invalid"
 	}
 	return "other: " + err.Error()
 }
+
+// lastElem is the supervisor's own name in its path; the model names
+// supervisors like the children that run them.
+func lastElem(path string) string { return path[strings.LastIndex(path, "/")+1:] }

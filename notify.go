@@ -57,11 +57,7 @@ func (s *Supervisor) startNotifier(ctx context.Context) *notifier {
 	conn, err := sdnotify.Dial()
 	if err != nil {
 		if !errors.Is(err, sdnotify.ErrNoSocket) && !s.cfg.quiet {
-			lg := s.cfg.logger
-			if lg == nil {
-				lg = slog.Default()
-			}
-			lg.Warn("arbor: cannot notify systemd", slog.String("supervisor", s.name), slog.Any("error", err))
+			s.logger().Warn("arbor: cannot notify systemd", slog.String("supervisor", s.name), slog.Any("error", err))
 		}
 		return nil
 	}
@@ -171,4 +167,13 @@ func (l *loop) stopNotifier() {
 		n.cancel()
 		<-n.exited
 	}
+}
+
+// logger is the root's logger for its systemd notifications: WithLogger's,
+// or slog.Default().
+func (s *Supervisor) logger() *slog.Logger {
+	if s.cfg.logger != nil {
+		return s.cfg.logger
+	}
+	return slog.Default()
 }

@@ -1,6 +1,7 @@
 package arbor
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"testing/synctest"
@@ -40,7 +41,7 @@ func TestRegressionTerminateMarkLostToLaterGroupRestart(t *testing.T) {
 		// start a, b and c.
 		require.Equal(t, []string{"a:stopping", "b:restarting", "c:restarting"}, states(s))
 
-		require.NoError(t, s.Terminate("b")) // cancels group restart 1's start of b
+		require.NoError(t, s.Terminate(context.Background(), "b")) // cancels group restart 1's start of b
 		assert.Equal(t, []string{"a:stopping", "b:stopped", "c:restarting"}, states(s))
 
 		require.NoError(t, s.Add("d", d, WithShutdownTimeout(time.Second)))
@@ -176,7 +177,7 @@ func TestRegressionStaleGroupRestartStopsRestartedChild(t *testing.T) {
 		b.cmd <- wcmd{kind: cmdExit} // before its turn: counts as stopped
 		synctest.Wait()
 		require.Equal(t, []string{"a:restarting", "b:restarting", "c:stopping"}, states(s))
-		require.NoError(t, s.Terminate("b"))
+		require.NoError(t, s.Terminate(context.Background(), "b"))
 		require.NoError(t, s.Restart("b"))
 		synctest.Wait()
 		require.Equal(t, []string{"a:restarting", "b:running", "c:stopping"}, states(s))

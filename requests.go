@@ -30,10 +30,10 @@ const (
 type request struct {
 	kind  reqKind
 	name  string
-	c     *child      // reqAdd: the new child
-	self  *copyCtx    // the caller's own copy of a child of this supervisor, or nil
+	c     *child          // reqAdd: the new child
+	self  *copyCtx        // the caller's own copy of a child of this supervisor, or nil
 	ctx   context.Context // reqReady: the caller's, to drop a call that gave up
-	reply chan answer // size 1, so that answering never blocks
+	reply chan answer     // size 1, so that answering never blocks
 }
 
 type answer struct {
@@ -66,6 +66,11 @@ func (s *Supervisor) call(ctx context.Context, req *request) (answer, error) {
 	case a := <-req.reply:
 		return a, a.err
 	case <-ctx.Done():
+		select {
+		case a := <-req.reply: // answered as ctx ended: a child stopping itself
+			return a, a.err
+		default:
+		}
 		return answer{}, context.Cause(ctx)
 	}
 }
@@ -142,6 +147,12 @@ func (s *Supervisor) apply(req *request) {
 			req.reply <- answer{err: fmt.Errorf("%w: %q", ErrAlreadyExists, req.name)}
 			return
 		}
+		if sub, ok := req.c.worker.(*Supervisor); ok {
+			if err := s.adopt(req.name, sub); err != nil {
+				req.reply <- answer{err: err}
+				return
+			}
+		}
 		s.link(req.c)
 		if s.active() {
 			s.start(req.c)
@@ -161,10 +172,10 @@ func (s *Supervisor) apply(req *request) {
 			return
 		}
 		c.terminated = false
+		if c.cold != nil {
+			c.cold.failures = 0
+		}
 		if s.active() {
-			if c.cold != nil {
-				c.cold.failures = 0
-			}
 			s.start(c)
 		}
 		req.reply <- answer{}
@@ -192,9 +203,11 @@ func (s *Supervisor) stopChild(c *child, req *request) {
 		return
 	}
 	// A copy runs.
-	c.then = thenStopped
-	if remove {
+	switch {
+	case remove:
 		c.then = thenRemove
+	case c.then != thenRemove: // a Terminate does not undo a Remove under way
+		c.then = thenStopped
 	}
 	if c.ph == phStuck {
 		c.claimed = true // its return is a stop, not the failure it was cancelled for
@@ -203,9 +216,10 @@ func (s *Supervisor) stopChild(c *child, req *request) {
 	}
 	if req.self == c.cp {
 		// The caller is the copy itself, or runs under it: it cannot wait
-		// for its own return.
-		s.cancelCopy(c, nil)
+		// for its own return. Answered before the cancellation, which ends
+		// the caller's wait.
 		req.reply <- answer{}
+		s.cancelCopy(c, nil)
 		return
 	}
 	x := c.x()

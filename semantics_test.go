@@ -1,12 +1,10 @@
 package arbor
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,39 +105,40 @@ func semRestarts(s *Supervisor) map[string]int {
 // The supervisor starts children one after another, but each in its own
 // goroutine, so the order in which the probes' first lines run (and log
 // "start x") is up to the Go scheduler: the raw eventLog lists simultaneous
-// starts in any order. The order of launch is fixed: each copy gets a serial
-// from the supervisor when it is started (child.run), which the copy reads
-// from its own stack with s.callerRun. take puts the "start" events of the
-// log in launch order, keeping their positions among the other events, which
-// the supervisor orders itself (it waits for each stop, and starts a group
-// only after its stops).
-//
-// (callerRun reads the serial from the arguments that a traceback prints for
-// childMain.)
+// starts in any order. The order of launch is fixed: the supervisor reports
+// each launch as an EventChildStarted or EventChildRestarted, in order, to
+// an event handler semOrder adds. take puts the "start" events of the log in
+// launch order, keeping their positions among the other events, which the
+// supervisor orders itself (it waits for each stop, and starts a group only
+// after its stops).
 type semOrder struct {
 	s   *Supervisor
 	log *eventLog
 
 	mu       sync.Mutex
-	launches []semLaunch // since the last take
+	launches []string // since the last take
 }
 
-type semLaunch struct {
-	run  uint64
-	name string
-}
-
+// newSemOrder watches s's launches; call it before s serves.
 func newSemOrder(s *Supervisor) *semOrder {
-	return &semOrder{s: s, log: &eventLog{}}
+	o := &semOrder{s: s, log: &eventLog{}}
+	s.cfg.handlers = append(s.cfg.handlers, func(e Event) {
+		if e.Supervisor == s.name && (e.Kind == EventChildStarted || e.Kind == EventChildRestarted) {
+			o.mu.Lock()
+			o.launches = append(o.launches, e.Child)
+			o.mu.Unlock()
+		}
+	})
+	return o
 }
 
 // probe returns a probe that logs into o.
 func (o *semOrder) probe(name string) *probe { return newProbe(name, o.log) }
 
-// add adds p to the supervisor under its name, recording its launches.
+// add adds p to the supervisor under its name.
 func (o *semOrder) add(t *testing.T, p *probe, opts ...ChildOption) {
 	t.Helper()
-	require.NoError(t, o.s.Add(p.name, &semLaunched{o: o, p: p}, opts...))
+	require.NoError(t, o.s.Add(p.name, p, opts...))
 }
 
 // take returns the events since the last take, "start" events in launch
@@ -151,13 +150,9 @@ func (o *semOrder) take(t *testing.T) []string {
 	ls := o.launches
 	o.launches = nil
 	o.mu.Unlock()
-	for _, l := range ls {
-		require.NotZero(t, l.run, "the copy of %s knows its serial", l.name)
-	}
-	slices.SortFunc(ls, func(x, y semLaunch) int { return cmp.Compare(x.run, y.run) })
 	var launched, logged []string
-	for _, l := range ls {
-		launched = append(launched, "start "+l.name)
+	for _, name := range ls {
+		launched = append(launched, "start "+name)
 	}
 	for _, e := range events {
 		if strings.HasPrefix(e, "start ") {
@@ -173,20 +168,6 @@ func (o *semOrder) take(t *testing.T) []string {
 		}
 	}
 	return events
-}
-
-// semLaunched runs a probe, first noting the serial of its copy.
-type semLaunched struct {
-	o *semOrder
-	p *probe
-}
-
-func (w *semLaunched) Serve(ctx context.Context) error {
-	l := semLaunch{run: w.o.s.callerRun(), name: w.p.name}
-	w.o.mu.Lock()
-	w.o.launches = append(w.o.launches, l)
-	w.o.mu.Unlock()
-	return w.p.Serve(ctx)
 }
 
 // semCmd is a worker that runs, in its own goroutine, the functions the test
@@ -366,7 +347,7 @@ func TestStrategyOneForAllStartsStoppedSiblings(t *testing.T) {
 
 		b.exit <- nil // transient, normal exit: stays stopped, no group restart
 		synctest.Wait()
-		require.NoError(t, s.Terminate("c"))
+		require.NoError(t, s.Terminate(context.Background(), "c"))
 		synctest.Wait()
 		require.Equal(t, []string{"a:running", "b:stopped", "c:stopped", "d:running"}, states(s))
 		o.take(t)
@@ -622,8 +603,8 @@ func TestPolicyPanic(t *testing.T) {
 		var pe *PanicError
 		require.ErrorAs(t, info.LastError, &pe)
 		assert.Equal(t, "kaboom", pe.Value)
-		assert.NotEmpty(t, pe.Stack)
-		assert.Contains(t, string(pe.Stack), "(*probe).Serve", "the stack is the panicking goroutine's")
+		assert.NotEmpty(t, pe.Stack())
+		assert.Contains(t, string(pe.Stack()), "(*probe).Serve", "the stack is the panicking goroutine's")
 
 		sentinel := errors.New("sentinel")
 		p.panicV <- sentinel
@@ -866,7 +847,7 @@ func TestSignificantAnyTransientNormalExit(t *testing.T) {
 		s := semNew("root", WithAutoShutdown(AnySignificant))
 		a, sig, c := newProbe("a", log), newProbe("sig", log), newProbe("c", log)
 		require.NoError(t, s.Add("a", a))
-		require.NoError(t, s.Add("sig", sig, WithRestart(Transient), Significant()))
+		require.NoError(t, s.Add("sig", sig, WithRestart(Transient), WithSignificant()))
 		require.NoError(t, s.Add("c", c))
 		assert.True(t, semInfo(t, s, "sig").Significant)
 		assert.False(t, semInfo(t, s, "a").Significant)
@@ -887,7 +868,7 @@ func TestSignificantAnyTransientFailureRestarts(t *testing.T) {
 		s := semNew("root", WithAutoShutdown(AnySignificant))
 		a, sig := newProbe("a", nil), newProbe("sig", nil)
 		require.NoError(t, s.Add("a", a))
-		require.NoError(t, s.Add("sig", sig, WithRestart(Transient), Significant()))
+		require.NoError(t, s.Add("sig", sig, WithRestart(Transient), WithSignificant()))
 		sv := serveBG(t, s)
 
 		sig.exit <- errors.New("boom")
@@ -907,7 +888,7 @@ func TestSignificantAnyTemporaryError(t *testing.T) {
 		s := semNew("root", WithAutoShutdown(AnySignificant))
 		a, sig, c := newProbe("a", log), newProbe("sig", log), newProbe("c", log)
 		require.NoError(t, s.Add("a", a))
-		require.NoError(t, s.Add("sig", sig, WithRestart(Temporary), Significant()))
+		require.NoError(t, s.Add("sig", sig, WithRestart(Temporary), WithSignificant()))
 		require.NoError(t, s.Add("c", c))
 		sv := serveBG(t, s)
 		log.take()
@@ -926,8 +907,8 @@ func TestSignificantAll(t *testing.T) {
 		log := &eventLog{}
 		s := semNew("root", WithAutoShutdown(AllSignificant))
 		s1, s2, a := newProbe("s1", log), newProbe("s2", log), newProbe("a", log)
-		require.NoError(t, s.Add("s1", s1, WithRestart(Transient), Significant()))
-		require.NoError(t, s.Add("s2", s2, WithRestart(Temporary), Significant()))
+		require.NoError(t, s.Add("s1", s1, WithRestart(Transient), WithSignificant()))
+		require.NoError(t, s.Add("s2", s2, WithRestart(Temporary), WithSignificant()))
 		require.NoError(t, s.Add("a", a))
 		sv := serveBG(t, s)
 		log.take()
@@ -956,15 +937,15 @@ func TestSignificantNotByTerminate(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				s := semNew("root", WithAutoShutdown(as))
 				tr, tmp, a := newProbe("tr", nil), newProbe("tmp", nil), newProbe("a", nil)
-				require.NoError(t, s.Add("tr", tr, WithRestart(Transient), Significant()))
-				require.NoError(t, s.Add("tmp", tmp, WithRestart(Temporary), Significant()))
+				require.NoError(t, s.Add("tr", tr, WithRestart(Transient), WithSignificant()))
+				require.NoError(t, s.Add("tmp", tmp, WithRestart(Temporary), WithSignificant()))
 				require.NoError(t, s.Add("a", a))
 				sv := serveBG(t, s)
 
-				require.NoError(t, s.Terminate("tr"))
+				require.NoError(t, s.Terminate(context.Background(), "tr"))
 				synctest.Wait()
 				semServing(t, sv)
-				require.NoError(t, s.Terminate("tmp"))
+				require.NoError(t, s.Terminate(context.Background(), "tmp"))
 				synctest.Wait()
 				semServing(t, sv)
 				assert.Equal(t, []string{"tr:stopped", "a:running"}, states(s), "no significant child runs, yet no shutdown")
@@ -990,8 +971,8 @@ func TestSignificantNotByGroupRestart(t *testing.T) {
 					o := newSemOrder(s)
 					a, sig, tmp := o.probe("a"), o.probe("sig"), o.probe("tmp")
 					o.add(t, a)
-					o.add(t, sig, WithRestart(Transient), Significant())
-					o.add(t, tmp, WithRestart(Temporary), Significant())
+					o.add(t, sig, WithRestart(Transient), WithSignificant())
+					o.add(t, tmp, WithRestart(Temporary), WithSignificant())
 					sv := serveBG(t, s)
 					o.take(t)
 
@@ -1029,9 +1010,9 @@ func TestBadInputAdd(t *testing.T) {
 		{name: "nil *Supervisor", child: "x", worker: (*Supervisor)(nil)},
 		{name: "negative shutdown timeout", child: "x", worker: good, opts: []ChildOption{WithShutdownTimeout(-time.Nanosecond)}},
 		{name: "unknown restart policy", child: "x", worker: good, opts: []ChildOption{WithRestart(RestartPolicy(9))}},
-		{name: "significant permanent", child: "x", worker: good, opts: []ChildOption{Significant()}, auto: AnySignificant},
-		{name: "significant explicit permanent", child: "x", worker: good, opts: []ChildOption{WithRestart(Permanent), Significant()}, auto: AllSignificant},
-		{name: "significant under Never", child: "x", worker: good, opts: []ChildOption{WithRestart(Transient), Significant()}},
+		{name: "significant permanent", child: "x", worker: good, opts: []ChildOption{WithSignificant()}, auto: AnySignificant},
+		{name: "significant explicit permanent", child: "x", worker: good, opts: []ChildOption{WithRestart(Permanent), WithSignificant()}, auto: AllSignificant},
+		{name: "significant under noAutoShutdown", child: "x", worker: good, opts: []ChildOption{WithRestart(Transient), WithSignificant()}},
 		{name: "nil ChildOption", child: "x", worker: good, opts: []ChildOption{nil}},
 	}
 	for _, tc := range cases {
@@ -1123,9 +1104,9 @@ func TestBadInputNotFound(t *testing.T) {
 		p := newProbe("p", nil)
 		require.NoError(t, s.Add("p", p))
 		check := func(when string) {
-			require.ErrorIs(t, s.Terminate("nope"), ErrNotFound, when)
+			require.ErrorIs(t, s.Terminate(context.Background(), "nope"), ErrNotFound, when)
 			require.ErrorIs(t, s.Restart("nope"), ErrNotFound, when)
-			require.ErrorIs(t, s.Remove("nope"), ErrNotFound, when)
+			require.ErrorIs(t, s.Remove(context.Background(), "nope"), ErrNotFound, when)
 		}
 		check("before Serve")
 		sv := serveBG(t, s)
@@ -1137,7 +1118,7 @@ func TestBadInputNotFound(t *testing.T) {
 	})
 }
 
-// TestBadInputRestartRunning: Restart of a running child gives ErrRunning and
+// TestBadInputRestartRunning: Restart of a running child gives ErrNotStopped and
 // starts no second copy.
 func TestBadInputRestartRunning(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -1145,7 +1126,7 @@ func TestBadInputRestartRunning(t *testing.T) {
 		p := newProbe("p", nil)
 		require.NoError(t, s.Add("p", p))
 		sv := serveBG(t, s)
-		require.ErrorIs(t, s.Restart("p"), ErrRunning)
+		require.ErrorIs(t, s.Restart("p"), ErrNotStopped)
 		synctest.Wait()
 		running, max, starts := p.counts()
 		assert.Equal(t, 1, running)
@@ -1251,16 +1232,15 @@ func TestContextCancelStopsOneAtATime(t *testing.T) {
 }
 
 // TestContextChildTerminatesItself: a child that calls Terminate on itself
-// gets nil at once (the documented self-call path) and ends Stopped. It is
-// the regression test for self-calls in optimised builds, where childMain's
-// arguments were once printed as guesses in tracebacks.
+// with its own context gets nil at once (the documented self-call path) and
+// ends Stopped.
 func TestContextChildTerminatesItself(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := semNew("root")
 		res := make(chan error, 1)
 		w := WorkerFunc(func(ctx context.Context) error {
 			start := time.Now()
-			err := s.Terminate("w")
+			err := s.Terminate(ctx, "w")
 			assert.Zero(t, time.Since(start), "Terminate on itself returns at once")
 			res <- err
 			<-ctx.Done()

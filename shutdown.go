@@ -61,17 +61,17 @@ func (s *Supervisor) cancelCopy(c *child, cause error) {
 		if c.cold != nil {
 			c.cold.hung = nil
 		}
+		if s.l.waiting == c {
+			s.l.waiting = nil // later starts go on without it
+		}
 	}
 	if c.ph != phStarting && c.ph != phRunning {
 		return // cancelled already: its shutdown timeout runs
 	}
 	if cause != nil {
-		c.x().hung = cause
+		c.x().hung = cause // the starts waiting for it wait until it returns or is stuck
 	}
 	c.cp.cancel(cause)
-	if s.l.waiting == c {
-		s.l.waiting = nil // later starts go on without it
-	}
 	s.unschedule(c) // its start timeout or heartbeat
 	s.setPhase(c, phStopping)
 	if c.timeout > 0 {
@@ -100,6 +100,9 @@ func (s *Supervisor) declareStuck(c *child) {
 	c.count.Stuck++
 	if s.l.cur == c {
 		s.l.cur = nil
+	}
+	if s.l.waiting == c {
+		s.l.waiting = nil // later starts go on without it
 	}
 	s.setPhase(c, phStuck) // answers the calls waiting for it
 	s.emit(EventChildStuck, c, x.stuck)

@@ -119,29 +119,23 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 			sp = s.defaults[1]
 		}
 	}
-	c := &child{name: name, worker: w, childSpec: sp, slot: -1, tracks: spec.readiness || nested}
 	if nested {
-		if err := s.adopt(name, sub); err != nil {
-			return err
+		if sub.byName == nil {
+			return fmt.Errorf("child %q: %w", name, errZero)
+		}
+		if err := sub.cfg.err; err != nil {
+			return fmt.Errorf("child %q: supervisor %q: %w", name, sub.name, err)
 		}
 	}
+	c := &child{name: name, worker: w, childSpec: sp, slot: -1, tracks: spec.readiness || nested}
 	_, err := s.call(context.Background(), &request{kind: reqAdd, name: name, c: c})
-	if err != nil && nested {
-		s.release(sub)
-	}
 	return err
 }
 
 // adopt makes s the owner of sub, the worker of a child named name, or says
-// why it cannot be: sub is not usable, already has a parent, or is s or one
-// of its ancestors.
+// why it cannot be: sub already has a parent, or is s or one of its
+// ancestors.
 func (s *Supervisor) adopt(name string, sub *Supervisor) error {
-	if sub.byName == nil {
-		return invalidf("child %q: %v", name, errZero)
-	}
-	if err := sub.cfg.err; err != nil {
-		return fmt.Errorf("child %q: supervisor %q: %w", name, sub.name, err)
-	}
 	treeMu.Lock()
 	defer treeMu.Unlock()
 	for a := s; a != nil; a = a.owner {

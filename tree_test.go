@@ -74,7 +74,10 @@ func TestTreeSnapshot(t *testing.T) {
 		require.NoError(t, sv.stop())
 		tr = root.Tree(t.Context())
 		assert.Equal(t, Stopped, tr.State)
-		assert.Nil(t, tr.Children[0].Children, "a nested supervisor that does not run is not expanded")
+		require.Len(t, tr.Children[0].Children, 2, "a nested supervisor that does not run still shows its children")
+		for _, c := range tr.Children[0].Children {
+			assert.Equal(t, Stopped, c.State)
+		}
 	})
 }
 

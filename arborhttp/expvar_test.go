@@ -40,7 +40,7 @@ func TestExpvar(t *testing.T) {
 		v := Expvar(root)
 
 		nodes, total := expvarOf(t, v.String())
-		assert.Len(t, nodes, 3, "not serving: nested supervisors are not expanded")
+		assert.Len(t, nodes, 5, "not serving: every node, nested supervisors' children included")
 		assert.JSONEq(t, `{"kind":"supervisor","state":"stopped","restarts":0,"counters":{"starts":0,"failures":0,"restarts":0,"stuck":0}}`, string(nodes["root"]))
 		assert.Zero(t, total)
 

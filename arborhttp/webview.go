@@ -114,12 +114,11 @@ func servePage(w http.ResponseWriter, _ *http.Request) {
 }
 
 // snapshot returns the tree under s and its health, for tree.json's tree
-// and its live and ready header. It takes them in two walks of the tree, the
-// tree first, so a change between the walks can show in one and not the
-// other; it is the one place that takes them, so that a walk answering both
-// at once replaces the two here and nowhere else.
+// and its live and ready header, from one walk of the tree, so that the two
+// always agree.
 func snapshot(ctx context.Context, s *arbor.Supervisor) (*arbor.Node, arbor.Health) {
-	return s.Tree(ctx), s.Health(ctx)
+	tree := s.Tree(ctx)
+	return tree, tree.Health()
 }
 
 func serveJSON(s *arbor.Supervisor, w http.ResponseWriter, r *http.Request) {

@@ -125,7 +125,7 @@ func (p *pool) resize(ctx context.Context, n int) {
 		name := fmt.Sprintf("worker-%d", p.size)
 		// Remove returns once the worker has returned: it finishes its job
 		// first, since it looks at its context only between jobs.
-		if err := p.sup.Remove(name); err != nil {
+		if err := p.sup.Remove(context.Background(), name); err != nil {
 			fmt.Println("remove", name+":", err)
 		} else {
 			fmt.Println("removed", name)
