@@ -233,7 +233,7 @@ type boValueSteps struct{ step time.Duration }
 
 func (b boValueSteps) Delay(n int) time.Duration { return time.Duration(n) * b.step }
 
-var boBoom = errors.New("boom")
+var errBoBoom = errors.New("boom")
 
 // ---------------------------------------------------------------------------
 // 1. Delay sequences.
@@ -329,10 +329,10 @@ func TestBackoffHugeMaxEndToEnd(t *testing.T) {
 			Initial: time.Second, Max: time.Duration(math.MaxInt64), Multiplier: 1e10,
 		})))
 		sv := serveBG(t, s)
-		w.fail(t, boBoom)
+		w.fail(t, errBoBoom)
 		boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
 		boAdvance(time.Second)
-		w.fail(t, boBoom)
+		w.fail(t, errBoBoom)
 		assert.Equal(t, Restarting, semInfo(t, s, "w").State, "the second restart waits")
 		assert.Equal(t, 2, w.count(), "not restarted at once")
 		require.NoError(t, sv.stop())
@@ -363,10 +363,10 @@ func TestBackoffEndToEnd(t *testing.T) {
 			running, inBubble := boGoroutines(), boBubbleGoroutines()
 			require.Equal(t, 1, boChildGoroutines(), "one goroutine runs the child")
 
-			w.fail(t, boBoom)
+			w.fail(t, errBoBoom)
 			failed := time.Now()
 			boWaiting(t, s, "w", i+1, failed.Add(d))
-			require.ErrorIs(t, semInfo(t, s, "w").LastError, boBoom)
+			require.ErrorIs(t, semInfo(t, s, "w").LastError, errBoBoom)
 			// While it waits the child has no goroutine and nothing replaces
 			// it: the bubble has exactly one goroutine less, and the
 			// process-wide count is lower by at least one (other goroutines
@@ -428,7 +428,7 @@ func TestBackoffDefaultAndOverride(t *testing.T) {
 			base := t0.Add(time.Duration(round) * 5 * time.Second)
 			require.True(t, time.Now().Equal(base))
 			for _, w := range []*boWorker{a, none, five, late} {
-				w.fail(t, boBoom)
+				w.fail(t, errBoBoom)
 			}
 			boWaiting(t, s, "a", round+1, base.Add(2*time.Second))
 			boWaiting(t, s, "late", round+1, base.Add(2*time.Second))
@@ -461,24 +461,24 @@ func TestBackoffDefaultAndOverride(t *testing.T) {
 func boResetRun(t *testing.T, s *Supervisor, w *boWorker, reset time.Duration) {
 	t.Helper()
 	sv := serveBG(t, s)
-	w.fail(t, boBoom)
+	w.fail(t, errBoBoom)
 	boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
 	boAdvance(time.Second)
-	w.fail(t, boBoom)
+	w.fail(t, errBoBoom)
 	boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
 	boAdvance(2 * time.Second)
 
 	boAdvance(reset - time.Nanosecond)
-	w.fail(t, boBoom)
+	w.fail(t, errBoBoom)
 	boWaiting(t, s, "w", 3, time.Now().Add(4*time.Second))
 	boAdvance(4 * time.Second)
 
 	boAdvance(reset)
-	w.fail(t, boBoom)
+	w.fail(t, errBoBoom)
 	boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
 	boAdvance(time.Second)
 
-	w.fail(t, boBoom)
+	w.fail(t, errBoBoom)
 	boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
 	require.NoError(t, sv.stop())
 }
@@ -523,15 +523,15 @@ func TestResetNever(t *testing.T) {
 				require.NoError(t, s.Add("w", w, copts...))
 				sv := serveBG(t, s)
 
-				w.fail(t, boBoom)
+				w.fail(t, errBoBoom)
 				boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
 				boAdvance(time.Second)
 				boAdvance(time.Hour)
-				w.fail(t, boBoom)
+				w.fail(t, errBoBoom)
 				boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
 				boAdvance(2 * time.Second)
 				boAdvance(24 * time.Hour)
-				w.fail(t, boBoom)
+				w.fail(t, errBoBoom)
 				boWaiting(t, s, "w", 3, time.Now().Add(4*time.Second))
 				require.NoError(t, sv.stop())
 			})
@@ -560,9 +560,9 @@ func TestResetByRestart(t *testing.T) {
 		require.NoError(t, s.Add("w", w, WithBackoff(boExp(time.Second, time.Minute))))
 		sv := serveBG(t, s)
 
-		w.fail(t, boBoom)
+		w.fail(t, errBoBoom)
 		boAdvance(time.Second)
-		w.fail(t, boBoom)
+		w.fail(t, errBoBoom)
 		boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
 		require.ErrorIs(t, s.Restart("w"), ErrNotStopped, "a child waiting in backoff is restarting")
 		boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
@@ -579,7 +579,7 @@ func TestResetByRestart(t *testing.T) {
 		synctest.Wait()
 		boRunning(t, s, "w")
 		assert.Zero(t, semInfo(t, s, "w").Failures, "Restart resets the count")
-		w.fail(t, boBoom)
+		w.fail(t, errBoBoom)
 		boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
 		require.NoError(t, sv.stop())
 	})
@@ -597,7 +597,7 @@ func TestPendingTerminate(t *testing.T) {
 		w := newBoWorker()
 		require.NoError(t, s.Add("w", w, WithBackoff(ConstantBackoff(time.Minute))))
 		sv := serveBG(t, s)
-		w.fail(t, boBoom)
+		w.fail(t, errBoBoom)
 		boWaiting(t, s, "w", 1, time.Now().Add(time.Minute))
 
 		start := time.Now()
@@ -630,7 +630,7 @@ func TestPendingRemove(t *testing.T) {
 		require.NoError(t, s.Add("other", other))
 		require.NoError(t, s.Add("w", w, WithBackoff(ConstantBackoff(time.Minute))))
 		sv := serveBG(t, s)
-		w.fail(t, boBoom)
+		w.fail(t, errBoBoom)
 		boWaiting(t, s, "w", 1, time.Now().Add(time.Minute))
 
 		require.NoError(t, s.Remove(context.Background(), "w"))
@@ -662,7 +662,7 @@ func TestPendingShutdown(t *testing.T) {
 				require.NoError(t, s.Add("a", a))
 				require.NoError(t, s.Add("w", w, WithBackoff(ConstantBackoff(time.Hour))))
 				sv := serveBG(t, s)
-				w.fail(t, boBoom)
+				w.fail(t, errBoBoom)
 				boWaiting(t, s, "w", 1, time.Now().Add(time.Hour))
 
 				start := time.Now()
@@ -700,14 +700,14 @@ func TestPendingGroupRestartCancelsTimer(t *testing.T) {
 			require.NoError(t, s.Add("a", a, WithBackoff(ConstantBackoff(10*time.Second))))
 			sv := serveBG(t, s)
 			t0 := time.Now()
-			a.fail(t, boBoom)
+			a.fail(t, errBoBoom)
 			boWaiting(t, s, "a", 1, t0.Add(10*time.Second))
 
 			// b joins while a waits, so that it runs and can fail.
 			require.NoError(t, s.Add("b", b))
 			synctest.Wait()
 			boRunning(t, s, "b")
-			b.fail(t, boBoom)
+			b.fail(t, errBoBoom)
 			boRunning(t, s, "a")
 			boRunning(t, s, "b")
 			assert.Equal(t, 2, a.count(), "the group restart started a at once")
@@ -730,11 +730,11 @@ func TestPendingGroupRestartCancelsTimer(t *testing.T) {
 			require.NoError(t, s.Add("a", a, WithBackoff(ConstantBackoff(10*time.Second))))
 			sv := serveBG(t, s)
 			t0 := time.Now()
-			a.fail(t, boBoom)
+			a.fail(t, errBoBoom)
 			boWaiting(t, s, "a", 1, t0.Add(10*time.Second))
 			boRunning(t, s, "b")
 
-			b.fail(t, boBoom)
+			b.fail(t, errBoBoom)
 			boWaiting(t, s, "b", 1, t0.Add(3*time.Second))
 			boWaiting(t, s, "a", 1, t0.Add(3*time.Second))
 			boAdvance(3 * time.Second)
@@ -769,7 +769,7 @@ func TestGroupBackoffWaitsTriggerDelay(t *testing.T) {
 		o.take(t)
 		t0 := time.Now()
 
-		b.exit <- boBoom
+		b.exit <- errBoBoom
 		synctest.Wait()
 		assert.Equal(t, []string{"exit b", "stop c", "stop a"}, o.take(t), "siblings stopped at once")
 		due := t0.Add(3 * time.Second)
@@ -812,7 +812,7 @@ func TestGroupBackoffRestForOne(t *testing.T) {
 		o.take(t)
 		t0 := time.Now()
 
-		b.exit <- boBoom
+		b.exit <- errBoBoom
 		synctest.Wait()
 		assert.Equal(t, []string{"exit b", "stop c"}, o.take(t))
 		boRunning(t, s, "a")
@@ -849,7 +849,7 @@ func TestGroupBackoffTerminateDuringWait(t *testing.T) {
 				require.NoError(t, s.Add("c", c))
 				sv := serveBG(t, s)
 				t0 := time.Now()
-				b.exit <- boBoom
+				b.exit <- errBoBoom
 				synctest.Wait()
 				log.take()
 
@@ -904,14 +904,14 @@ func TestGroupBackoffTerminateTriggerKeepsOthersDue(t *testing.T) {
 				sv := serveBG(t, s)
 				t0 := time.Now()
 
-				b.fail(t, boBoom) // restarts b and c at t0+10s
+				b.fail(t, errBoBoom) // restarts b and c at t0+10s
 				boWaiting(t, s, "b", 1, t0.Add(10*time.Second))
 				boWaiting(t, s, "c", 0, t0.Add(10*time.Second))
 
 				// d joins after b's group was fixed and restarts on its own.
 				require.NoError(t, s.Add("d", d, WithBackoff(ConstantBackoff(3*time.Second))))
 				synctest.Wait()
-				d.fail(t, boBoom) // restarts d at t0+3s
+				d.fail(t, errBoBoom) // restarts d at t0+3s
 				boWaiting(t, s, "d", 1, t0.Add(3*time.Second))
 
 				if remove {
@@ -946,7 +946,7 @@ func TestGroupBackoffTerminateTriggerKeepsOthersDue(t *testing.T) {
 func TestRecipeNeverGiveUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := semNew("root", WithIntensity(3, 10*time.Second))
-		w := &boFailing{err: boBoom}
+		w := &boFailing{err: errBoBoom}
 		require.NoError(t, s.Add("w", w, WithBackoff(ExponentialBackoff{Initial: 5 * time.Second, Max: time.Minute, Multiplier: 2})))
 		t0 := time.Now()
 		sv := serveBG(t, s)
@@ -969,13 +969,13 @@ func TestRecipeNeverGiveUp(t *testing.T) {
 func TestRecipeOTP(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := semNew("root", WithIntensity(3, 10*time.Second))
-		w := &boFailing{err: boBoom}
+		w := &boFailing{err: errBoBoom}
 		require.NoError(t, s.Add("w", w))
 		start := time.Now()
 		err := s.Serve(t.Context())
 		assert.Zero(t, time.Since(start), "Serve returned at once")
 		require.ErrorIs(t, err, ErrIntensityExceeded)
-		require.ErrorIs(t, err, boBoom)
+		require.ErrorIs(t, err, errBoBoom)
 		assert.Equal(t, 4, w.count(), "started once and restarted 3 times")
 		info := semInfo(t, s, "w")
 		assert.Equal(t, 3, info.Restarts)
@@ -1107,7 +1107,7 @@ func TestDecisionRestartIfTemporary(t *testing.T) {
 			return true
 		})))
 		sv := serveBG(t, s)
-		w.fail(t, boBoom)
+		w.fail(t, errBoBoom)
 		assert.Empty(t, s.Children(), "the temporary child is gone")
 		assert.Equal(t, 1, w.count())
 		mu.Lock()
@@ -1129,14 +1129,14 @@ func TestDecisionRestartIfPanics(t *testing.T) {
 		require.NoError(t, s.Add("trans", trans, WithRestart(Transient), WithRestartIf(bad)))
 		sv := serveBG(t, s)
 
-		require.NotPanics(t, func() { perm.fail(t, boBoom) })
+		require.NotPanics(t, func() { perm.fail(t, errBoBoom) })
 		boRunning(t, s, "perm")
 		assert.Equal(t, 2, perm.count(), "permanent: restarted")
 		perm.fail(t, nil)
 		boRunning(t, s, "perm")
 		assert.Equal(t, 3, perm.count(), "permanent: restarted after a normal exit too")
 
-		trans.fail(t, boBoom)
+		trans.fail(t, errBoBoom)
 		boRunning(t, s, "trans")
 		assert.Equal(t, 2, trans.count(), "transient: restarted after a failure")
 		trans.fail(t, nil)
@@ -1154,7 +1154,7 @@ func TestDecisionRestartIfLogsPanic(t *testing.T) {
 		w := newBoWorker()
 		require.NoError(t, s.Add("w", w, WithRestartIf(func(error) bool { panic("predicate broke") })))
 		sv := serveBG(t, s)
-		w.fail(t, boBoom)
+		w.fail(t, errBoBoom)
 		assert.Equal(t, 2, w.count())
 		assert.Contains(t, buf.String(), "restart policy panicked")
 		assert.Contains(t, buf.String(), "predicate broke")
@@ -1348,7 +1348,7 @@ func TestCustomBackoff(t *testing.T) {
 		require.NoError(t, s.Add("w", w))
 		sv := serveBG(t, s)
 		for n := 1; n <= 4; n++ {
-			w.fail(t, boBoom)
+			w.fail(t, errBoBoom)
 			d := time.Duration(n) * 100 * time.Millisecond
 			boWaiting(t, s, "w", n, time.Now().Add(d))
 			boAdvance(d - time.Nanosecond)
@@ -1371,7 +1371,7 @@ func TestCustomBackoffNegative(t *testing.T) {
 		sv := serveBG(t, s)
 		start := time.Now()
 		for n := 1; n <= 3; n++ {
-			w.fail(t, boBoom)
+			w.fail(t, errBoBoom)
 			assert.Equal(t, n+1, w.count(), "restarted at once")
 			boRunning(t, s, "w")
 			assert.Equal(t, n, semInfo(t, s, "w").Failures)

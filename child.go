@@ -83,31 +83,10 @@ type ChildInfo struct {
 }
 
 // phase is where a child is in its lifecycle. It is the one source of a
-// child's State; setPhase is its only writer. The phases and the moves
-// between them:
-//
-//	from        to                          when
-//	idle        queued, starting, running   a start (Serve, Add, Restart, a restart)
-//	idle        removed                     Remove, or a temporary child settles
-//	delayed     idle, queued, starting,     its backoff delay ends (a start), Terminate
-//	            running, removed            or Remove, shutdown, a group restart takes it
-//	grouped     idle, queued, starting,     its group restart starts it, or will not
-//	            running, removed            (Terminate, Remove, shutdown, intensity)
-//	queued      starting, running, idle,    its turn comes, Terminate/Remove, shutdown,
-//	            removed                     a group restart takes it
-//	starting    running                     it signals readiness
-//	starting,   stopping                    the supervisor cancels it (a stop, a missed
-//	running                                 start timeout or heartbeat)
-//	starting,   idle, delayed, grouped,     its copy returns: by itself, or stopped
-//	running,    queued, starting, running,  (what follows is decided by the restart
-//	stopping    removed                     rules, or by the stop's intent)
-//	stopping    stuck                       its shutdown timeout passes
-//	stuck       idle, grouped, queued,      its copy returns at last
-//	            starting, running, removed
-//
-// A copy of the child runs exactly in the phases starting, running,
-// stopping and stuck (live); the supervisor starts a copy only from the
-// other phases, so two copies of one child never run at once.
+// child's State (phaseState); setPhase is its only writer, and phaseMoves
+// lists every move it allows. A copy of the child runs exactly in the live
+// phases (starting, running, stopping, stuck); the supervisor starts a copy
+// only from the others, so two copies of one child never run at once.
 type phase uint8
 
 const (
@@ -134,6 +113,49 @@ var phaseState = [...]State{
 	phStuck:    Stuck,
 	phRemoved:  Stopped,
 }
+
+// phaseMoves[p] has bit q set when a child may move from phase p to q:
+//
+//	idle      -> queued, starting, running (a start), grouped (a group
+//	             restart takes it), removed
+//	delayed   -> idle (its delay ends, Terminate, shutdown), grouped, removed
+//	grouped   -> idle (the group restart will not start it), queued,
+//	             starting, running, removed
+//	queued    -> idle (Terminate, shutdown, a group restart takes it),
+//	             starting, running (its turn), removed
+//	starting  -> running (ready), stopping (cancelled), or as returned
+//	running   -> stopping, or as returned
+//	stopping  -> stuck (its shutdown timeout), or as returned
+//	stuck     -> as returned
+//	returned:    idle, delayed, grouped, queued, starting, running, removed
+//	             (what follows a copy's return, decided by the restart rules
+//	             or by the stop's intent)
+//
+// Tests check every move the engine makes against it (checkPhaseMoves).
+var phaseMoves = func() [phRemoved + 1]uint16 {
+	bits := func(ps ...phase) (b uint16) {
+		for _, p := range ps {
+			b |= 1 << p
+		}
+		return b
+	}
+	returned := bits(phIdle, phDelayed, phGrouped, phQueued, phStarting, phRunning, phRemoved)
+	return [...]uint16{
+		phIdle:     bits(phQueued, phStarting, phRunning, phGrouped, phRemoved),
+		phDelayed:  bits(phIdle, phGrouped, phRemoved),
+		phGrouped:  bits(phIdle, phQueued, phStarting, phRunning, phRemoved),
+		phQueued:   bits(phIdle, phStarting, phRunning, phRemoved),
+		phStarting: bits(phRunning, phStopping) | returned,
+		phRunning:  bits(phStopping) | returned,
+		phStopping: bits(phStuck) | returned,
+		phStuck:    returned,
+		phRemoved:  0,
+	}
+}()
+
+// checkPhaseMoves makes setPhase panic on a move phaseMoves does not list;
+// tests set it.
+var checkPhaseMoves bool
 
 // live reports whether a copy of the child runs in phase p.
 func (p phase) live() bool { return p >= phStarting && p <= phStuck }
@@ -194,9 +216,9 @@ type childCold struct {
 	below     error       // a nested supervisor's children that outlived its stopped copy
 }
 
-// x returns c's cold record, allocating it if need be. Reads that must not
+// coldRec returns c's cold record, allocating it if need be. Reads that must not
 // allocate check c.cold for nil first.
-func (c *child) x() *childCold {
+func (c *child) coldRec() *childCold {
 	if c.cold == nil {
 		c.cold = new(childCold)
 	}
@@ -258,6 +280,9 @@ func (s *Supervisor) setPhase(c *child, p phase) {
 	old := c.ph
 	if old == p {
 		return
+	}
+	if checkPhaseMoves && phaseMoves[old]&(1<<p) == 0 {
+		panic("arbor: child " + c.name + " moved from phase " + strconv.Itoa(int(old)) + " to " + strconv.Itoa(int(p)))
 	}
 	if old != phRemoved {
 		s.n[phaseState[old]]--

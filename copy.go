@@ -96,7 +96,7 @@ func (h hideCopy) Value(key any) any {
 // start runs a new copy of c, at once or, while an earlier start waits for
 // its child's readiness, after it.
 func (s *Supervisor) start(c *child) {
-	if s.l.waiting != nil || len(s.l.queue) > 0 {
+	if s.loop.waiting != nil || len(s.loop.queue) > 0 {
 		s.enqueue(c)
 		return
 	}
@@ -106,7 +106,7 @@ func (s *Supervisor) start(c *child) {
 // launch runs a new copy of c now.
 func (s *Supervisor) launch(c *child) {
 	c.count.Starts++
-	ctx, cancel := context.WithCancelCause(s.l.base)
+	ctx, cancel := context.WithCancelCause(s.loop.base)
 	cp := &copyCtx{Context: ctx, cancel: cancel, s: s, c: c}
 	now := time.Now()
 	if c.tracks || c.heartbeat > 0 { // only these listen to Ready and Heartbeat
@@ -120,7 +120,7 @@ func (s *Supervisor) launch(c *child) {
 	if c.tracks {
 		s.setPhase(c, phStarting)
 		if c.readiness {
-			s.l.waiting = c
+			s.loop.waiting = c
 			if c.startTimeout > 0 {
 				s.deadline(entry{due: now.Add(c.startTimeout), c: c}, waitStart)
 			}

@@ -61,7 +61,7 @@ func (e entry) setSlot(i int) {
 
 // deadline sets e's timed wait, replacing the child's earlier one.
 func (s *Supervisor) deadline(e entry, kind waitKind) {
-	h := &s.l.heap
+	h := &s.loop.heap
 	slot := int32(-1)
 	if e.c != nil {
 		e.c.wait = kind
@@ -95,13 +95,13 @@ func (s *Supervisor) unscheduleJob(j *job) {
 }
 
 func (s *Supervisor) removeAt(i int) {
-	heap.Remove(&s.l.heap, i)
+	heap.Remove(&s.loop.heap, i)
 	s.armTimer()
 }
 
 // armTimer sets the timer for the earliest deadline.
 func (s *Supervisor) armTimer() {
-	l := &s.l
+	l := &s.loop
 	if len(l.heap) == 0 {
 		if l.timerArmed {
 			l.timer.Stop()
@@ -119,7 +119,7 @@ func (s *Supervisor) armTimer() {
 
 // due handles the deadlines whose time has come.
 func (s *Supervisor) due() {
-	l := &s.l
+	l := &s.loop
 	now := time.Now()
 	for len(l.heap) > 0 && !l.heap[0].due.After(now) {
 		e := heap.Pop(&l.heap).(entry)
@@ -137,7 +137,7 @@ func (s *Supervisor) due() {
 			s.setPhase(c, phIdle)
 			s.restartOne(c)
 		case waitStart:
-			s.hang(c, fmt.Errorf("%w: child %q not ready after %v", ErrStartTimeout, c.name, c.startTimeout))
+			s.cancelAsFailed(c, fmt.Errorf("%w: child %q not ready after %v", ErrStartTimeout, c.name, c.startTimeout))
 		case waitBeat:
 			s.checkBeat(c, now)
 		case waitStop:
@@ -150,7 +150,7 @@ func (s *Supervisor) due() {
 // dropPendingStarts removes the deadlines of delayed restarts and delayed
 // group restarts.
 func (s *Supervisor) dropPendingStarts() {
-	l := &s.l
+	l := &s.loop
 	kept := l.heap[:0]
 	for _, e := range l.heap {
 		if e.j != nil || e.c.wait == waitRestart {

@@ -221,11 +221,11 @@ func enabled(lg *slog.Logger, ctx context.Context, level slog.Level) (ok bool) {
 
 // emit reports an event about the supervisor (c nil) or child c.
 func (s *Supervisor) emit(kind EventKind, c *child, err error) {
-	s.l.em.emit(kind, c, err, 0)
+	s.loop.em.emit(kind, c, err, 0)
 }
 
 func (s *Supervisor) emitDelay(kind EventKind, c *child, err error, delay time.Duration) {
-	s.l.em.emit(kind, c, err, delay)
+	s.loop.em.emit(kind, c, err, delay)
 }
 
 func (em *emitter) emit(kind EventKind, c *child, err error, delay time.Duration) {

@@ -31,7 +31,7 @@ import (
 // ---------------------------------------------------------------------------
 // Helpers (prefixed fz to keep clear of other test files).
 
-var fzBoom = errors.New("fz: boom")
+var errFzBoom = errors.New("fz: boom")
 
 // fzLogger returns a logger that formats every record and throws it away, so
 // that fuzzed names and errors go through the logging code.
@@ -85,7 +85,7 @@ func (e fzExit) do() error {
 	case fzExitNil:
 		return nil
 	case fzExitPanic:
-		panic(fzBoom)
+		panic(errFzBoom)
 	case fzExitGoexit:
 		runtime.Goexit()
 	case fzExitDoNotRestart:
@@ -93,7 +93,7 @@ func (e fzExit) do() error {
 	case fzExitTerminateTree:
 		return fmt.Errorf("fz: stop all: %w", ErrTerminateTree)
 	}
-	return fzBoom
+	return errFzBoom
 }
 
 // failed reports whether the engine counts the exit as a failure (a non-nil
@@ -107,7 +107,7 @@ func (e fzExit) matches(err error) bool {
 	case fzExitNil:
 		return err == nil
 	case fzExitPanic:
-		return errors.As(err, &pe) && errors.Is(err, fzBoom)
+		return errors.As(err, &pe) && errors.Is(err, errFzBoom)
 	case fzExitGoexit:
 		return errors.Is(err, ErrGoexit)
 	case fzExitDoNotRestart:
@@ -115,7 +115,7 @@ func (e fzExit) matches(err error) bool {
 	case fzExitTerminateTree:
 		return errors.Is(err, ErrTerminateTree)
 	}
-	return errors.Is(err, fzBoom) && !errors.As(err, &pe)
+	return errors.Is(err, errFzBoom) && !errors.As(err, &pe)
 }
 
 // fzFixed is a custom Backoff that always asks for the same delay, negative
@@ -750,7 +750,7 @@ func (w *fzFailOnce) Serve(ctx context.Context) error {
 	first := w.starts == 1
 	w.mu.Unlock()
 	if first {
-		return fzBoom
+		return errFzBoom
 	}
 	<-ctx.Done()
 	return ctx.Err()
@@ -843,7 +843,7 @@ func fzRunNames(t *testing.T, supName, name1, name2 string) {
 		require.Equal(t, Running, c.State, "%q runs", c.Name)
 		if c.Name == name1 {
 			require.Equal(t, 1, c.Restarts, "%q failed once and was restarted", c.Name)
-			require.ErrorIs(t, c.LastError, fzBoom)
+			require.ErrorIs(t, c.LastError, errFzBoom)
 		}
 	}
 	add(name1, &fzBlocker{}) // while serving: invalid or a duplicate

@@ -82,19 +82,19 @@ func (s *Supervisor) groupRestart(c *child, at time.Time) {
 			continue
 		}
 		x.pendingStarts++
-		x.x().nextStart = at
+		x.coldRec().nextStart = at
 		if !x.ph.live() {
 			s.setPhase(x, phGrouped)
 		}
 		j.starts = append(j.starts, member{x, x.gen})
 	}
-	s.l.jobs = append(s.l.jobs, j)
+	s.loop.jobs = append(s.loop.jobs, j)
 }
 
 // dropDelayed cancels a group restart that trigger's exit queued and that
 // waits for its delay: its members will not be started by it.
 func (s *Supervisor) dropDelayed(trigger *child) {
-	l := &s.l
+	l := &s.loop
 	for i := 0; i < len(l.delayed); i++ {
 		j := l.delayed[i]
 		if j.trigger != trigger {
@@ -130,7 +130,7 @@ func (s *Supervisor) forgetStarts(j *job) {
 // advance runs queued jobs as far as they go without waiting for a child,
 // then starts queued children.
 func (s *Supervisor) advance() {
-	l := &s.l
+	l := &s.loop
 	for l.cur == nil && len(l.jobs) > 0 {
 		j := l.jobs[0]
 		if len(j.stops) > 0 {
@@ -162,7 +162,7 @@ func (s *Supervisor) advance() {
 // startGroup performs a group restart's starts, in start order, within the
 // restart intensity.
 func (s *Supervisor) startGroup(j *job) {
-	l := &s.l
+	l := &s.loop
 	allowed := l.window.allow(time.Since(l.started))
 	for _, m := range j.starts {
 		x, live := m.c, m.gen == m.c.gen

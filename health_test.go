@@ -247,7 +247,7 @@ func TestSystemdNotifyUnset(t *testing.T) {
 		root := New("root", WithSystemd(), WithLogger(nil))
 		require.NoError(t, root.Add("a", newProbe("a", nil)))
 		sv := serveBG(t, root)
-		assert.Nil(t, root.l.notifier)
+		assert.Nil(t, root.loop.notifier)
 		require.NoError(t, sv.stop())
 	})
 }

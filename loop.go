@@ -69,7 +69,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	s.setUp(ctx)
 	s.mu.Unlock()
 
-	l := &s.l
+	l := &s.loop
 	s.emit(EventSupervisorStarted, nil, nil)
 	s.begin()
 	done := ctx.Done()
@@ -99,7 +99,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 // setUp prepares the loop of a new Serve. Called with mu held, before the
 // loop owns the children.
 func (s *Supervisor) setUp(ctx context.Context) {
-	l := &s.l
+	l := &s.loop
 	timer := l.timer
 	if timer == nil {
 		timer = time.NewTimer(time.Hour)
@@ -147,7 +147,7 @@ func (s *Supervisor) begin() {
 // end finishes a Serve: it works out the result, forgets temporary children,
 // and hands the children back to the mutex, answering what came meanwhile.
 func (s *Supervisor) end() error {
-	l := &s.l
+	l := &s.loop
 	l.timer.Stop()
 	for _, e := range l.heap {
 		if e.c != nil {

@@ -9,8 +9,13 @@ import (
 	"go.uber.org/goleak"
 )
 
-// TestMain fails the test binary if any test leaves a goroutine behind.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain fails the test binary if any test leaves a goroutine behind, and
+// makes every test check each move of a child's lifecycle against the table
+// of allowed moves.
+func TestMain(m *testing.M) {
+	checkPhaseMoves = true
+	goleak.VerifyTestMain(m)
+}
 
 // served is a supervisor running in its own goroutine, for tests.
 type served struct {

@@ -151,7 +151,7 @@ func TestSystemdDroppedNotifications(t *testing.T) {
 		root := New("root", WithSystemd(), WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
 		require.NoError(t, root.Add("a", newProbe("a", nil)))
 		sv := serveBG(t, root)
-		nt := root.l.notifier
+		nt := root.loop.notifier
 		require.NotNil(t, nt)
 		time.Sleep(10*time.Second + time.Millisecond)
 		synctest.Wait()

@@ -81,7 +81,7 @@ func (s *Supervisor) ready() bool {
 // signalReady tells the supervisor's parent, or systemd for a root, that all
 // its children are ready, once per Serve, and answers WaitReady calls.
 func (s *Supervisor) signalReady() {
-	l := &s.l
+	l := &s.loop
 	if !l.readySent {
 		l.readySent = true
 		l.parent.signal()
@@ -106,7 +106,7 @@ func (s *Supervisor) WaitReady(ctx context.Context) error {
 // addReadyWaiter answers a WaitReady call now if s is ready, or keeps it for
 // when it is, dropping calls that gave up.
 func (s *Supervisor) addReadyWaiter(req *request) {
-	l := &s.l
+	l := &s.loop
 	if s.active() && s.ready() {
 		req.reply <- answer{}
 		return
@@ -123,7 +123,7 @@ func (s *Supervisor) addReadyWaiter(req *request) {
 
 // enqueue makes c wait in the start queue, in start order.
 func (s *Supervisor) enqueue(c *child) {
-	l := &s.l
+	l := &s.loop
 	s.setPhase(c, phQueued)
 	i, _ := slices.BinarySearchFunc(l.queue, c.ord, func(x *child, ord uint64) int {
 		switch {
@@ -140,8 +140,8 @@ func (s *Supervisor) enqueue(c *child) {
 // dequeue takes c out of the start queue. The caller sets its phase.
 func (s *Supervisor) dequeue(c *child) {
 	c.restartNext = false
-	if i := slices.Index(s.l.queue, c); i >= 0 {
-		s.l.queue = slices.Delete(s.l.queue, i, i+1)
+	if i := slices.Index(s.loop.queue, c); i >= 0 {
+		s.loop.queue = slices.Delete(s.loop.queue, i, i+1)
 	}
 }
 
@@ -163,7 +163,7 @@ func (s *Supervisor) cancelStart(c *child) {
 // startQueued starts queued children in start order until one has to be
 // waited for.
 func (s *Supervisor) startQueued() {
-	l := &s.l
+	l := &s.loop
 	for l.waiting == nil && len(l.queue) > 0 && !l.shutting {
 		c := l.queue[0]
 		l.queue[0] = nil
@@ -182,8 +182,8 @@ func (s *Supervisor) readied(cp *copyCtx) {
 		return // an old copy, one being stopped, or one that outlived its Serve
 	}
 	s.unschedule(c) // its start timeout
-	if s.l.waiting == c {
-		s.l.waiting = nil
+	if s.loop.waiting == c {
+		s.loop.waiting = nil
 	}
 	s.setPhase(c, phRunning)
 	s.emit(EventChildReady, c, nil)
@@ -210,5 +210,5 @@ func (s *Supervisor) checkBeat(c *child, now time.Time) {
 		s.deadline(entry{due: next, c: c}, waitBeat)
 		return
 	}
-	s.hang(c, fmt.Errorf("%w: child %q sent no heartbeat for %v", ErrHung, c.name, c.heartbeat))
+	s.cancelAsFailed(c, fmt.Errorf("%w: child %q sent no heartbeat for %v", ErrHung, c.name, c.heartbeat))
 }

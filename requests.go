@@ -103,10 +103,10 @@ func (s *Supervisor) drain() {
 	}
 	s.mu.Lock()
 	batch := s.inbox
-	s.inbox = s.l.spare
+	s.inbox = s.loop.spare
 	s.mu.Unlock()
 	s.handle(batch)
-	s.l.spare = batch[:0]
+	s.loop.spare = batch[:0]
 }
 
 func (s *Supervisor) handle(batch []message) {
@@ -119,14 +119,14 @@ func (s *Supervisor) handle(batch []message) {
 		case m.ready:
 			s.readied(m.cp)
 		default:
-			s.exit(m.cp, m.err, m.class)
+			s.copyReturned(m.cp, m.err, m.class)
 		}
 	}
 }
 
 // active reports whether the supervisor starts children: it serves and does
 // not shut down. Otherwise starts only edit what the next Serve does.
-func (s *Supervisor) active() bool { return s.serving && !s.l.shutting }
+func (s *Supervisor) active() bool { return s.serving && !s.loop.shutting }
 
 // apply answers one request. It is the one place that decides what Add,
 // Terminate, Restart, Remove, Children and the snapshots do, whether the
@@ -222,12 +222,12 @@ func (s *Supervisor) stopChild(c *child, req *request) {
 		s.cancelCopy(c, nil)
 		return
 	}
-	x := c.x()
+	x := c.coldRec()
 	x.waiters = append(x.waiters, req)
 	if !c.claimed {
 		c.claimed = true
 		if s.active() {
-			s.l.jobs = append(s.l.jobs, &job{stops: []stopRef{{c, c.cp, c.gen}}})
+			s.loop.jobs = append(s.loop.jobs, &job{stops: []stopRef{{c, c.cp, c.gen}}})
 		}
 	}
 }

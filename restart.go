@@ -4,7 +4,7 @@ import (
 	"time"
 )
 
-// exit handles the return of copy cp: the one place that decides what a
+// copyReturned handles the return of copy cp: the one place that decides what a
 // copy's return means.
 //
 //   - A copy the supervisor stopped (claimed), or any copy once the
@@ -13,7 +13,7 @@ import (
 //   - A copy the supervisor cancelled as failed (a missed start timeout or
 //     heartbeat) has failed with that cause, whatever it returned.
 //   - Any other copy exited by itself: the restart rules decide.
-func (s *Supervisor) exit(cp *copyCtx, err error, class errClass) {
+func (s *Supervisor) copyReturned(cp *copyCtx, err error, class errClass) {
 	c := cp.c
 	if c.cp != cp {
 		return // cannot happen: each copy exits once, and c.cp is the live one
@@ -22,11 +22,11 @@ func (s *Supervisor) exit(cp *copyCtx, err error, class errClass) {
 	cp.cancel(nil)
 	s.unschedule(c) // its start timeout, heartbeat or stop timeout
 	if s.serving {
-		if s.l.waiting == c {
-			s.l.waiting = nil
+		if s.loop.waiting == c {
+			s.loop.waiting = nil
 		}
-		if s.l.cur == c {
-			s.l.cur = nil
+		if s.loop.cur == c {
+			s.loop.cur = nil
 		}
 	}
 	var hung error
@@ -34,6 +34,7 @@ func (s *Supervisor) exit(cp *copyCtx, err error, class errClass) {
 		hung, x.hung = x.hung, nil
 	}
 	if c.ph == phStuck {
+		c.cold.stuck.stack.forget() // its stack can no longer be found
 		s.emit(EventChildUnstuck, c, err)
 	}
 	switch {
@@ -48,20 +49,20 @@ func (s *Supervisor) exit(cp *copyCtx, err error, class errClass) {
 		}
 		if class.stuck {
 			if _, ok := c.worker.(*Supervisor); ok {
-				c.x().below = err // its children that outlived it, for the callers waiting
+				c.coldRec().below = err // its children that outlived it, for the callers waiting
 			}
 		}
-		s.settleStop(c)
+		s.afterStop(c)
 	case hung != nil:
-		s.exited(c, hung, errClass{})
+		s.decideRestart(c, hung, errClass{})
 	default:
-		s.exited(c, err, class)
+		s.decideRestart(c, err, class)
 	}
 }
 
-// settleStop settles a child whose stopped copy returned, by the stop's
+// afterStop settles a child whose stopped copy returned, by the stop's
 // intent.
-func (s *Supervisor) settleStop(c *child) {
+func (s *Supervisor) afterStop(c *child) {
 	then := c.then
 	c.then, c.claimed = thenSettle, false
 	switch {
@@ -79,9 +80,9 @@ func (s *Supervisor) settleStop(c *child) {
 	}
 }
 
-// exited applies the restart decision, backoff and strategy to a child that
+// decideRestart applies the restart decision, backoff and strategy to a child that
 // returned by itself with err.
-func (s *Supervisor) exited(c *child, err error, class errClass) {
+func (s *Supervisor) decideRestart(c *child, err error, class errClass) {
 	if err != nil {
 		c.lastErr = err
 		c.count.Failures++
@@ -90,19 +91,19 @@ func (s *Supervisor) exited(c *child, err error, class errClass) {
 		s.emit(EventChildExited, c, nil)
 	}
 	if class.terminateTree {
-		s.settle(c)
-		s.shutdown(&treeError{path: s.l.path, child: c.name, err: err})
+		s.retire(c)
+		s.shutdown(&treeError{path: s.loop.path, child: c.name, err: err})
 		return
 	}
 	if !s.restarts(c, err, class) {
-		s.settle(c)
+		s.retire(c)
 		if c.significant {
 			s.significantExit()
 		}
 		return
 	}
 	now := time.Now()
-	x := c.x()
+	x := c.coldRec()
 	if reset := c.resetAfter; reset > 0 && now.UnixNano()-c.started >= int64(reset) {
 		x.failures = 0
 	}
@@ -150,8 +151,8 @@ func (s *Supervisor) ask(c *child, err error) (restart bool) {
 	return c.restartIf(err)
 }
 
-// settle records that c exited by itself and will not be restarted.
-func (s *Supervisor) settle(c *child) {
+// retire records that c exited by itself and will not be restarted.
+func (s *Supervisor) retire(c *child) {
 	if c.restart == Temporary {
 		s.delete(c)
 	} else {
@@ -161,7 +162,7 @@ func (s *Supervisor) settle(c *child) {
 
 // restartOne restarts c now, within the restart intensity.
 func (s *Supervisor) restartOne(c *child) {
-	if !s.l.window.allow(time.Since(s.l.started)) {
+	if !s.loop.window.allow(time.Since(s.loop.started)) {
 		s.escalate(c)
 		return
 	}
@@ -180,7 +181,7 @@ func (s *Supervisor) escalate(c *child) {
 		s.setPhase(c, phIdle)
 	}
 	reason := &IntensityError{
-		Supervisor:  s.l.path,
+		Supervisor:  s.loop.path,
 		Child:       c.name,
 		MaxRestarts: s.cfg.maxRestarts,
 		Period:      s.cfg.period,

@@ -7,7 +7,7 @@ import (
 // shutdown makes the supervisor stop: no start happens any more, and every
 // live child is stopped, one at a time in reverse start order.
 func (s *Supervisor) shutdown(reason error) {
-	l := &s.l
+	l := &s.loop
 	if l.shutting {
 		return
 	}
@@ -48,7 +48,7 @@ func (s *Supervisor) shutdown(reason error) {
 // beginStop stops c for the job in progress, which waits for it.
 func (s *Supervisor) beginStop(c *child) {
 	s.cancelCopy(c, nil)
-	s.l.cur = c
+	s.loop.cur = c
 }
 
 // cancelCopy cancels c's live copy: as a stop when cause is nil, or as a
@@ -61,15 +61,15 @@ func (s *Supervisor) cancelCopy(c *child, cause error) {
 		if c.cold != nil {
 			c.cold.hung = nil
 		}
-		if s.l.waiting == c {
-			s.l.waiting = nil // later starts go on without it
+		if s.loop.waiting == c {
+			s.loop.waiting = nil // later starts go on without it
 		}
 	}
 	if c.ph != phStarting && c.ph != phRunning {
 		return // cancelled already: its shutdown timeout runs
 	}
 	if cause != nil {
-		c.x().hung = cause // the starts waiting for it wait until it returns or is stuck
+		c.coldRec().hung = cause // the starts waiting for it wait until it returns or is stuck
 	}
 	c.cp.cancel(cause)
 	s.unschedule(c) // its start timeout or heartbeat
@@ -79,9 +79,9 @@ func (s *Supervisor) cancelCopy(c *child, cause error) {
 	}
 }
 
-// hang cancels c as failed with cause: it missed its start timeout or its
+// cancelAsFailed cancels c as failed with cause: it missed its start timeout or its
 // heartbeat. Its failure is handled when it returns.
-func (s *Supervisor) hang(c *child, cause error) {
+func (s *Supervisor) cancelAsFailed(c *child, cause error) {
 	s.cancelCopy(c, cause)
 	s.emit(EventChildHung, c, cause)
 }
@@ -90,19 +90,19 @@ func (s *Supervisor) hang(c *child, cause error) {
 // timeout. Its stack is found when first asked for (see StuckError.Stack),
 // so that declaring many children stuck costs no dump of all goroutines.
 func (s *Supervisor) declareStuck(c *child) {
-	x := c.x()
+	x := c.coldRec()
 	x.stuck = &StuckError{
-		Supervisor: s.l.path,
+		Supervisor: s.loop.path,
 		Child:      c.name,
 		Err:        x.hung,
 		stack:      watchStack(c.cp),
 	}
 	c.count.Stuck++
-	if s.l.cur == c {
-		s.l.cur = nil
+	if s.loop.cur == c {
+		s.loop.cur = nil
 	}
-	if s.l.waiting == c {
-		s.l.waiting = nil // later starts go on without it
+	if s.loop.waiting == c {
+		s.loop.waiting = nil // later starts go on without it
 	}
 	s.setPhase(c, phStuck) // answers the calls waiting for it
 	s.emit(EventChildStuck, c, x.stuck)

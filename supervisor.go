@@ -33,7 +33,7 @@ type Supervisor struct {
 
 	owner *Supervisor // the supervisor s is a child of, or nil; guarded by treeMu
 
-	l loop // the serving goroutine's own state, reset by each Serve
+	loop loop // the serving goroutine's own state, reset by each Serve
 }
 
 // treeMu guards every Supervisor's owner: Add and Remove of nested

@@ -165,7 +165,7 @@ type childSnap struct {
 func (s *Supervisor) snapNow() *supSnap {
 	h := &supSnap{serving: s.serving}
 	if s.serving {
-		h.shutting, h.reason, h.since = s.l.shutting, s.l.reason, s.l.started
+		h.shutting, h.reason, h.since = s.loop.shutting, s.loop.reason, s.loop.started
 	}
 	h.children = make([]childSnap, 0, len(s.byName))
 	for c := s.head; c != nil; c = c.next {
