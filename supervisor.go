@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"sync"
+	"time"
 )
 
 // Supervisor runs a set of children and restarts them by its strategy within
@@ -29,7 +30,7 @@ type Supervisor struct {
 	byName     map[string]*child
 	ords       uint64 // the last child's position in start order
 	n          [Starting + 1]int
-	defaults   [2]*childSpec // for children added without options: workers, supervisors
+	specs      map[specKey]*childSpec // specs shared by children added with the same plain options; guarded by mu
 
 	owner *Supervisor // the supervisor s is a child of, or nil; guarded by treeMu
 
@@ -45,20 +46,44 @@ var treeMu sync.Mutex
 // matching ErrInvalid before any child starts. The name must be non-empty
 // and free of '/'.
 func New(name string, opts ...Option) *Supervisor {
-	s := &Supervisor{
+	return &Supervisor{
 		name:   name,
 		cfg:    newConfig(name, opts),
 		wake:   make(chan struct{}, 1),
 		byName: make(map[string]*child),
+		specs:  make(map[specKey]*childSpec),
 	}
-	for i := range s.defaults {
-		sp := &childSpec{backoff: s.cfg.backoff, resetAfter: s.cfg.resetAfter}
-		if i == 0 {
-			sp.timeout = DefaultShutdownTimeout // workers; supervisors: no limit
-		}
-		s.defaults[i] = sp
+}
+
+// maxSharedSpecs bounds how many distinct specs a supervisor keeps for
+// sharing.
+const maxSharedSpecs = 64
+
+// specKey is what tells apart the specs of children whose options are plain
+// values: no restart predicate, and the supervisor's own backoff.
+type specKey struct {
+	restart                                      RestartPolicy
+	timeout, resetAfter, startTimeout, heartbeat time.Duration
+	significant, readiness                       bool
+}
+
+// shared returns a read-only spec equal to sp that other children share,
+// so that a pool of children added with the same options costs one spec;
+// sp itself if it holds a restart predicate or a backoff of its own.
+func (s *Supervisor) shared(sp *childSpec) *childSpec {
+	if sp.restartIf != nil || sp.backoffSet {
+		return sp
 	}
-	return s
+	k := specKey{sp.restart, sp.timeout, sp.resetAfter, sp.startTimeout, sp.heartbeat, sp.significant, sp.readiness}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if x := s.specs[k]; x != nil {
+		return x
+	}
+	if len(s.specs) < maxSharedSpecs { // a bound, since specs outlive children
+		s.specs[k] = sp
+	}
+	return sp
 }
 
 // errZero is what the methods of a Supervisor not made by New return.
@@ -112,13 +137,7 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 			return invalidf("child %q is significant and permanent", name)
 		}
 	}
-	sp := &spec
-	if len(opts) == 0 {
-		sp = s.defaults[0]
-		if nested {
-			sp = s.defaults[1]
-		}
-	}
+	sp := s.shared(&spec)
 	if nested {
 		if sub.byName == nil {
 			return fmt.Errorf("child %q: %w", name, errZero)
