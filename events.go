@@ -179,7 +179,8 @@ type emitKey struct{}
 
 // newEmitter works out where a Serve's events go: its own logger and
 // handlers, and those of the supervisors it is nested in (from ctx).
-func (s *Supervisor) newEmitter(ctx context.Context, parent *copyCtx) *emitter {
+func (s *Supervisor) newEmitter(ctx context.Context) *emitter {
+	parent := copyOf(ctx)
 	up, _ := ctx.Value(emitKey{}).(*emitter)
 	em := &emitter{path: s.name}
 	switch {

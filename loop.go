@@ -51,23 +51,23 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	if s.byName == nil {
 		return errZero
 	}
-	s.mu.Lock()
 	if err := s.cfg.err; err != nil {
-		s.mu.Unlock()
 		return fmt.Errorf("supervisor %q: %w", s.name, err)
 	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	em := s.newEmitter(ctx) // asks the logger, user code: no lock held
+	s.mu.Lock()
 	if s.serving {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrAlreadyServing, s.name)
 	}
-	if ctx.Err() != nil {
-		s.mu.Unlock()
-		return nil
-	}
 	s.drain() // exits that came while no loop ran
 	s.serving = true
-	s.setUp(ctx)
+	s.setUp(ctx, em)
 	s.mu.Unlock()
+	s.loop.notifier = s.startNotifier(ctx)
 
 	l := &s.loop
 	s.emit(EventSupervisorStarted, nil, nil)
@@ -98,7 +98,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 
 // setUp prepares the loop of a new Serve. Called with mu held, before the
 // loop owns the children.
-func (s *Supervisor) setUp(ctx context.Context) {
+func (s *Supervisor) setUp(ctx context.Context, em *emitter) {
 	l := &s.loop
 	timer := l.timer
 	if timer == nil {
@@ -115,10 +115,8 @@ func (s *Supervisor) setUp(ctx context.Context) {
 		queue:     l.queue[:0],
 		readyWait: l.readyWait,
 	}
-	l.em = s.newEmitter(ctx, l.parent)
-	l.path = l.em.path
-	l.base = hideCopy{Context: context.WithoutCancel(ctx), em: l.em, up: l.parent}
-	l.notifier = s.startNotifier(ctx)
+	l.em, l.path = em, em.path
+	l.base = hideCopy{Context: context.WithoutCancel(ctx), em: em, up: l.parent}
 }
 
 // begin starts the children of a new Serve in start order. A child whose
