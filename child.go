@@ -276,7 +276,10 @@ func (c *child) info() ChildInfo {
 // keeps the count of children per State, stamps the time of a State change,
 // and answers Terminate and Remove calls waiting for c once no copy of c
 // runs any more or its copy is stuck.
-func (s *Supervisor) setPhase(c *child, p phase) {
+func (s *Supervisor) setPhase(c *child, p phase) { s.setPhaseAt(c, p, time.Time{}) }
+
+// setPhaseAt is setPhase for a caller that knows the time, or zero.
+func (s *Supervisor) setPhaseAt(c *child, p phase, now time.Time) {
 	old := c.ph
 	if old == p {
 		return
@@ -292,7 +295,10 @@ func (s *Supervisor) setPhase(c *child, p phase) {
 	}
 	c.ph = p
 	if phaseState[old] != phaseState[p] {
-		c.since = time.Now().UnixNano()
+		if now.IsZero() {
+			now = time.Now()
+		}
+		c.since = now.UnixNano()
 	}
 	if old.live() && !p.live() || p == phStuck || p == phRemoved {
 		s.answerWaiters(c)

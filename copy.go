@@ -118,7 +118,7 @@ func (s *Supervisor) launch(c *child) {
 		c.cold.hung, c.cold.stuck, c.cold.below = nil, nil, nil
 	}
 	if c.tracks {
-		s.setPhase(c, phStarting)
+		s.setPhaseAt(c, phStarting, now)
 		if c.readiness {
 			s.loop.waiting = c
 			if c.startTimeout > 0 {
@@ -126,10 +126,10 @@ func (s *Supervisor) launch(c *child) {
 			}
 		}
 	} else {
-		s.setPhase(c, phRunning)
+		s.setPhaseAt(c, phRunning, now)
 		s.armBeat(c)
 	}
-	c.since = now.UnixNano() // a new copy: running (or starting) since now
+	c.since = now.UnixNano() // a new copy: running (or starting) since now, even if its State did not change
 	if c.restartNext {       // counted when it happens, not when it is decided
 		c.restartNext = false
 		c.restarts++
@@ -142,27 +142,25 @@ func (s *Supervisor) launch(c *child) {
 }
 
 // childMain is the body of every child goroutine: it runs one copy of the
-// child's worker and reports how it ended to the supervisor.
+// child's worker and posts how it ended to the supervisor, also when the
+// worker leaves through runtime.Goexit. What the error matches is worked out
+// here, in the child's goroutine, so that the supervisor never runs the
+// methods of a worker's error.
 //
-// It must not be inlined, and it keeps cp live across its call to runCopy so
-// that the compiler keeps it in its argument slot: goroutine dumps then
-// print its true value as childMain's argument, which is how a stuck copy's
-// stack is found (see stack.go).
+// It must not be inlined, and it keeps cp live to its end, so that the
+// compiler keeps it in its argument slot: goroutine dumps then print its
+// true value as childMain's argument, which is how a stuck copy's stack is
+// found (see stack.go). Few frames lie between it and the worker's Serve,
+// since each idle child's stack holds them.
 //
 //go:noinline
 func childMain(cp *copyCtx) {
-	runCopy(cp)
+	m := message{cp: cp, err: ErrGoexit} // stays so only if Serve leaves through runtime.Goexit
+	defer postExit(&m)
+	m.err = serveRecover(cp.c.worker, cp)
+	m.class = classify(m.err)
 	runtime.KeepAlive(cp)
 }
 
-// runCopy runs one copy of a worker and posts its exit to the supervisor,
-// also when the worker leaves through runtime.Goexit. What the error
-// matches is worked out here, in the child's goroutine, so that the
-// supervisor never runs the methods of a worker's error.
-func runCopy(cp *copyCtx) {
-	err := ErrGoexit // stays so only if Serve leaves through runtime.Goexit
-	var class errClass
-	defer func() { cp.s.post(message{cp: cp, err: err, class: class}) }()
-	err = serveRecover(cp.c.worker, cp)
-	class = classify(err)
-}
+// postExit hands a copy's exit to its supervisor.
+func postExit(m *message) { m.cp.s.post(*m) }

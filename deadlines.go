@@ -135,7 +135,7 @@ func (s *Supervisor) due() {
 		case waitRestart:
 			c.cold.nextStart = time.Time{}
 			s.setPhase(c, phIdle)
-			s.restartOne(c)
+			s.restartOne(c, now)
 		case waitStart:
 			s.cancelAsFailed(c, fmt.Errorf("%w: child %q not ready after %v", ErrStartTimeout, c.name, c.startTimeout))
 		case waitBeat:

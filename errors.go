@@ -84,9 +84,11 @@ type PanicError struct {
 
 // newPanicError records a panic with value v, recovered by the caller.
 func newPanicError(v any) *PanicError {
-	var pcs [64]uintptr
-	n := runtime.Callers(3, pcs[:]) // skip Callers, newPanicError, the deferred func
-	return &PanicError{Value: v, pcs: append([]uintptr(nil), pcs[:n]...)}
+	// On the heap: a large array in this frame would make the panicking
+	// goroutine's stack grow and be copied.
+	pcs := make([]uintptr, 32)
+	n := runtime.Callers(3, pcs) // skip Callers, newPanicError, the deferred func
+	return &PanicError{Value: v, pcs: pcs[:n]}
 }
 
 // Error reports the panic value.

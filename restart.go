@@ -119,8 +119,7 @@ func (s *Supervisor) decideRestart(c *child, err error, class errClass) {
 		s.setPhase(c, phIdle)
 		s.groupRestart(c, at)
 	case delay == 0:
-		s.setPhase(c, phIdle)
-		s.restartOne(c)
+		s.restartOne(c, now) // from its live phase: no State change to stamp
 	default:
 		x.nextStart = at
 		s.setPhase(c, phDelayed)
@@ -161,8 +160,8 @@ func (s *Supervisor) retire(c *child) {
 }
 
 // restartOne restarts c now, within the restart intensity.
-func (s *Supervisor) restartOne(c *child) {
-	if !s.loop.window.allow(time.Since(s.loop.started)) {
+func (s *Supervisor) restartOne(c *child, now time.Time) {
+	if !s.loop.window.allow(now.Sub(s.loop.started)) {
 		s.escalate(c)
 		return
 	}
@@ -177,7 +176,7 @@ func (s *Supervisor) escalate(c *child) {
 	if c.cold != nil {
 		last = c.cold.exitErr
 	}
-	if c.ph == phDelayed || c.ph == phGrouped {
+	if c.cp == nil { // no copy runs: it is not restarted
 		s.setPhase(c, phIdle)
 	}
 	reason := &IntensityError{

@@ -67,14 +67,15 @@ type specKey struct {
 	significant, readiness                       bool
 }
 
-// shared returns a read-only spec equal to sp that other children share,
-// so that a pool of children added with the same options costs one spec;
-// sp itself if it holds a restart predicate or a backoff of its own.
-func (s *Supervisor) shared(sp *childSpec) *childSpec {
-	if sp.restartIf != nil || sp.backoffSet {
+// shared returns a read-only spec equal to spec that other children share,
+// so that a pool of children added with the same options costs one spec; a
+// spec of its own if it holds a restart predicate or a backoff of its own.
+func (s *Supervisor) shared(spec childSpec) *childSpec {
+	sp := &spec
+	if spec.restartIf != nil || spec.backoffSet {
 		return sp
 	}
-	k := specKey{sp.restart, sp.timeout, sp.resetAfter, sp.startTimeout, sp.heartbeat, sp.significant, sp.readiness}
+	k := specKey{spec.restart, spec.timeout, spec.resetAfter, spec.startTimeout, spec.heartbeat, spec.significant, spec.readiness}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if x := s.specs[k]; x != nil {
@@ -137,7 +138,7 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 			return invalidf("child %q is significant and permanent", name)
 		}
 	}
-	sp := s.shared(&spec)
+	sp := s.shared(spec)
 	if nested {
 		if sub.byName == nil {
 			return fmt.Errorf("child %q: %w", name, errZero)
