@@ -138,7 +138,7 @@ func (e Event) String() string {
 		s += " in " + e.Delay.String()
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		s += ": " + safeMessage(e.Err)
 	}
 	return s
 }

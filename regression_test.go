@@ -3,6 +3,7 @@ package arbor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -292,10 +293,24 @@ func TestRegressionD6UntrustedErrorValues(t *testing.T) {
 					return nil
 				})))
 				require.NoError(t, root.Add("mid", mid))
+				var direct atomic.Int32 // the same error, right under the root
+				require.NoError(t, root.Add("w", WorkerFunc(func(ctx context.Context) error {
+					if direct.Add(1) == 1 {
+						return &badErr{mode: mode}
+					}
+					<-ctx.Done()
+					return nil
+				})))
+				var seen []string
+				root.cfg.handlers = append(root.cfg.handlers, func(e Event) { seen = append(seen, e.String()) })
 				sv := serveBG(t, root)
 				assert.EqualValues(t, 3, starts.Load(), "mid escalated twice and was restarted each time")
-				assert.Equal(t, []string{"mid:running"}, states(root))
+				assert.Equal(t, []string{"mid:running", "w:running"}, states(root))
+				tree := root.Tree(t.Context())
+				assert.NotPanics(t, func() { _ = tree.String() }, "rendering the error")
+				assert.NotPanics(t, func() { _, _ = json.Marshal(tree) })
 				require.NoError(t, sv.stop())
+				assert.NotEmpty(t, seen, "Event.String rendered every event")
 				assert.Contains(t, buf.String(), "child failed")
 			})
 		})

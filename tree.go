@@ -235,7 +235,7 @@ func (n *Node) render(b *strings.Builder, first, rest string, now time.Time) {
 		fmt.Fprintf(b, ", next start in %v", n.NextStart.Sub(now).Round(time.Millisecond))
 	}
 	if n.LastError != nil {
-		b.WriteString(": " + printable(n.LastError.Error()))
+		b.WriteString(": " + printable(safeMessage(n.LastError)))
 	}
 	b.WriteByte('\n')
 	for i, c := range n.Children {
@@ -282,7 +282,7 @@ func (n *Node) MarshalJSON() ([]byte, error) {
 		Children: n.Children,
 	}
 	if n.LastError != nil {
-		j.LastError = n.LastError.Error()
+		j.LastError = safeMessage(n.LastError)
 	}
 	if !n.Since.IsZero() {
 		t := n.Since
