@@ -43,25 +43,25 @@ type answer struct {
 }
 
 // call has req answered: by the loop while the supervisor serves, or by the
-// calling goroutine under mu, through the same code, when it does not. It
-// gives up when ctx is done; the reply channel has room for the late
-// answer, so the loop never blocks on it.
+// calling goroutine under mu, through the same code, when it does not (a
+// WaitReady call may then wait for a later Serve). It gives up when ctx is
+// done; the reply channel has room for the late answer, so nobody ever
+// blocks on it.
 func (s *Supervisor) call(ctx context.Context, req *request) (answer, error) {
 	if s.byName == nil {
 		return answer{}, errZero
 	}
 	req.reply = make(chan answer, 1)
 	s.mu.Lock()
-	if !s.serving {
+	if s.serving {
+		s.inbox = append(s.inbox, message{req: req})
+		s.mu.Unlock()
+		s.ring()
+	} else {
 		s.drain() // exits that came while no loop ran
 		s.apply(req)
 		s.mu.Unlock()
-		a := <-req.reply
-		return a, a.err
 	}
-	s.inbox = append(s.inbox, message{req: req})
-	s.mu.Unlock()
-	s.ring()
 	select {
 	case a := <-req.reply:
 		return a, a.err

@@ -176,7 +176,7 @@ func (s *Supervisor) escalate(c *child) {
 	if c.cold != nil {
 		last = c.cold.exitErr
 	}
-	if c.cp == nil { // no copy runs: it is not restarted
+	if c.cp == nil && c.ph != phRemoved { // no copy runs: it is not restarted
 		s.setPhase(c, phIdle)
 	}
 	reason := &IntensityError{
