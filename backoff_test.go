@@ -24,97 +24,14 @@ import (
 // the bubble with synctest.Wait.
 
 // ---------------------------------------------------------------------------
-// Helpers (prefixed bo to keep clear of other test files).
+// Helpers. The fake worker (probe) and the shared helpers are in
+// harness_test.go.
 
-// boWorker is a worker whose copies record when they started and return
-// whatever the test sends on exit; a copy returns ctx.Err() when stopped.
-type boWorker struct {
-	mu      sync.Mutex
-	starts  []time.Time
-	running int
-	max     int // most copies ever running at once
-	exit    chan error
-}
-
-func newBoWorker() *boWorker { return &boWorker{exit: make(chan error)} }
-
-func (w *boWorker) Serve(ctx context.Context) error {
-	w.mu.Lock()
-	w.starts = append(w.starts, time.Now())
-	w.running++
-	w.max = max(w.max, w.running)
-	w.mu.Unlock()
-	defer func() {
-		w.mu.Lock()
-		w.running--
-		w.mu.Unlock()
-	}()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case err := <-w.exit:
-		return err
-	}
-}
-
-// count returns how many copies were started.
-func (w *boWorker) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.starts)
-}
-
-// startTimes returns when each copy started.
-func (w *boWorker) startTimes() []time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]time.Time(nil), w.starts...)
-}
-
-func (w *boWorker) counts() (running, max int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.running, w.max
-}
-
-// fail makes the running copy of w return err and waits for the bubble. It
-// fails the test if no copy is running.
-func (w *boWorker) fail(t *testing.T, err error) {
-	t.Helper()
-	synctest.Wait()
-	select {
-	case w.exit <- err:
-	default:
-		t.Fatalf("no copy of the worker is running")
-	}
-	synctest.Wait()
-}
-
-// boFailing is a worker whose every copy returns err at once.
-type boFailing struct {
-	mu     sync.Mutex
-	starts int
-	err    error
-}
-
-func (w *boFailing) Serve(context.Context) error {
-	w.mu.Lock()
-	w.starts++
-	w.mu.Unlock()
-	return w.err
-}
-
-func (w *boFailing) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.starts
-}
-
-// boGoroutines returns the least of many readings of runtime.NumGoroutine.
+// goroutines returns the least of many readings of runtime.NumGoroutine.
 // The count is process-wide: goroutines outside the bubble (a finalizer
 // running, the goroutine of a test that just ended) can add to a reading for a
 // moment, so a single reading is noisy upwards.
-func boGoroutines() int {
+func goroutines() int {
 	n := runtime.NumGoroutine()
 	for range 200 {
 		runtime.Gosched()
@@ -123,11 +40,11 @@ func boGoroutines() int {
 	return n
 }
 
-// boGoroutinesDropTo reports whether runtime.NumGoroutine comes down to at
+// goroutinesDropTo reports whether runtime.NumGoroutine comes down to at
 // most n. A goroutine that returned can still be counted for a moment after
 // synctest.Wait saw it go, so it yields for a while before giving up; a
 // goroutine that really remains keeps the count up for good.
-func boGoroutinesDropTo(n int) bool {
+func goroutinesDropTo(n int) bool {
 	for range 1_000_000 {
 		if runtime.NumGoroutine() <= n {
 			return true
@@ -137,8 +54,8 @@ func boGoroutinesDropTo(n int) bool {
 	return false
 }
 
-// boStacks returns a dump of every goroutine's stack.
-func boStacks() string {
+// allStacks returns a dump of every goroutine's stack.
+func allStacks() string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -149,14 +66,14 @@ func boStacks() string {
 	}
 }
 
-// boBubbleGoroutines counts exactly the goroutines of the calling goroutine's
+// bubbleGoroutines counts exactly the goroutines of the calling goroutine's
 // synctest bubble, from a dump of every goroutine's stack.
-func boBubbleGoroutines() int {
-	dump := boStacks()
+func bubbleGoroutines() int {
+	dump := allStacks()
 	first, _, _ := strings.Cut(dump, "\n") // the caller's own header comes first
 	_, bubble, ok := strings.Cut(first, "synctest bubble ")
 	if !ok {
-		panic("boBubbleGoroutines called outside a synctest bubble")
+		panic("bubbleGoroutines called outside a synctest bubble")
 	}
 	tag := "synctest bubble " + bubble
 	n := 0
@@ -168,72 +85,59 @@ func boBubbleGoroutines() int {
 	return n
 }
 
-// boChildGoroutines counts the goroutines that run a copy of some child.
-func boChildGoroutines() int {
-	return strings.Count(boStacks(), "\n"+childMainName+"(")
+// childGoroutines counts the goroutines that run a copy of some child.
+func childGoroutines() int {
+	return strings.Count(allStacks(), "\n"+childMainName+"(")
 }
 
-// boAdvance moves the fake clock by d and waits for the bubble.
-func boAdvance(d time.Duration) {
+// advance moves the fake clock by d and waits for the bubble.
+func advance(d time.Duration) {
 	time.Sleep(d)
 	synctest.Wait()
 }
 
-// boWaiting requires the named child to wait in backoff: Restarting, due at
-// at, with the given count of consecutive failures.
-func boWaiting(t *testing.T, s *Supervisor, name string, failures int, at time.Time) {
+// requireWaiting requires the named child to wait in backoff: Restarting,
+// due at at, with the given count of consecutive failures.
+func requireWaiting(t *testing.T, s *Supervisor, name string, failures int, at time.Time) {
 	t.Helper()
-	info := semInfo(t, s, name)
+	info := childInfo(t, s, name)
 	require.Equal(t, Restarting, info.State, "%s waits in backoff", name)
 	require.True(t, at.Equal(info.NextStart), "%s: NextStart %v, want %v", name, info.NextStart, at)
 	require.Equal(t, failures, info.Failures, "%s: consecutive failures", name)
 }
 
-// boRunning requires the named child to run, with no pending start.
-func boRunning(t *testing.T, s *Supervisor, name string) {
+// requireRunning requires the named child to run, with no pending start.
+func requireRunning(t *testing.T, s *Supervisor, name string) {
 	t.Helper()
-	info := semInfo(t, s, name)
+	info := childInfo(t, s, name)
 	require.Equal(t, Running, info.State, "%s runs", name)
 	require.True(t, info.NextStart.IsZero(), "%s: NextStart %v, want zero", name, info.NextStart)
 }
 
-// boExp is ExponentialBackoff doubling from initial up to max.
-func boExp(initial, max time.Duration) ExponentialBackoff {
+// expBackoff is ExponentialBackoff doubling from initial up to max.
+func expBackoff(initial, max time.Duration) ExponentialBackoff {
 	return ExponentialBackoff{Initial: initial, Max: max, Multiplier: 2}
 }
 
-// boSteps is a custom Backoff: n×100ms before the n-th consecutive restart.
-// It records the failure counts it was asked about.
-type boSteps struct {
+// stepBackoff is a custom Backoff: n×100ms before the n-th consecutive
+// restart. It records the failure counts it was asked about.
+type stepBackoff struct {
 	mu    sync.Mutex
 	asked []int
 }
 
-func (b *boSteps) Delay(failures int) time.Duration {
+func (b *stepBackoff) Delay(failures int) time.Duration {
 	b.mu.Lock()
 	b.asked = append(b.asked, failures)
 	b.mu.Unlock()
 	return time.Duration(failures) * 100 * time.Millisecond
 }
 
-func (b *boSteps) calls() []int {
+func (b *stepBackoff) calls() []int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]int(nil), b.asked...)
 }
-
-// boNegative is a custom Backoff that always asks for a negative delay.
-type boNegative struct{}
-
-func (boNegative) Delay(int) time.Duration { return -time.Hour }
-
-// boValueSteps is a custom Backoff with a value receiver, to check typed nil
-// pointers to it.
-type boValueSteps struct{ step time.Duration }
-
-func (b boValueSteps) Delay(n int) time.Duration { return time.Duration(n) * b.step }
-
-var errBoBoom = errors.New("boom")
 
 // ---------------------------------------------------------------------------
 // 1. Delay sequences.
@@ -323,18 +227,18 @@ func TestBackoffDelayHugeMax(t *testing.T) {
 // whose second delay overflows is restarted at once instead of waiting.
 func TestBackoffHugeMaxEndToEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(100, time.Minute))
-		w := newBoWorker()
+		s := newQuiet("root", WithIntensity(100, time.Minute))
+		w := newProbe("w", nil)
 		require.NoError(t, s.Add("w", w, WithBackoff(ExponentialBackoff{
 			Initial: time.Second, Max: time.Duration(math.MaxInt64), Multiplier: 1e10,
 		})))
 		sv := serveBG(t, s)
-		w.fail(t, errBoBoom)
-		boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
-		boAdvance(time.Second)
-		w.fail(t, errBoBoom)
-		assert.Equal(t, Restarting, semInfo(t, s, "w").State, "the second restart waits")
-		assert.Equal(t, 2, w.count(), "not restarted at once")
+		w.fail(t, errBoom)
+		requireWaiting(t, s, "w", 1, time.Now().Add(time.Second))
+		advance(time.Second)
+		w.fail(t, errBoom)
+		assert.Equal(t, Restarting, childInfo(t, s, "w").State, "the second restart waits")
+		assert.Equal(t, 2, w.starts(), "not restarted at once")
 		require.NoError(t, sv.stop())
 	})
 }
@@ -348,49 +252,49 @@ func TestBackoffHugeMaxEndToEnd(t *testing.T) {
 // goroutine.
 func TestBackoffEndToEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(100, time.Minute))
-		w := newBoWorker()
-		require.NoError(t, s.Add("w", w, WithBackoff(boExp(time.Second, 4*time.Second))))
+		s := newQuiet("root", WithIntensity(100, time.Minute))
+		w := newProbe("w", nil)
+		require.NoError(t, s.Add("w", w, WithBackoff(expBackoff(time.Second, 4*time.Second))))
 		t0 := time.Now()
 		sv := serveBG(t, s)
 
 		delays := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second}
 		for i, d := range delays {
-			boRunning(t, s, "w")
-			info := semInfo(t, s, "w")
+			requireRunning(t, s, "w")
+			info := childInfo(t, s, "w")
 			require.Equal(t, i, info.Failures, "the failure count holds while it runs")
 			require.Equal(t, i, info.Restarts)
-			running, inBubble := boGoroutines(), boBubbleGoroutines()
-			require.Equal(t, 1, boChildGoroutines(), "one goroutine runs the child")
+			running, inBubble := goroutines(), bubbleGoroutines()
+			require.Equal(t, 1, childGoroutines(), "one goroutine runs the child")
 
-			w.fail(t, errBoBoom)
+			w.fail(t, errBoom)
 			failed := time.Now()
-			boWaiting(t, s, "w", i+1, failed.Add(d))
-			require.ErrorIs(t, semInfo(t, s, "w").LastError, errBoBoom)
+			requireWaiting(t, s, "w", i+1, failed.Add(d))
+			require.ErrorIs(t, childInfo(t, s, "w").LastError, errBoom)
 			// While it waits the child has no goroutine and nothing replaces
 			// it: the bubble has exactly one goroutine less, and the
 			// process-wide count is lower by at least one (other goroutines
 			// of the process may exit meanwhile).
-			waitingInBubble := boBubbleGoroutines()
+			waitingInBubble := bubbleGoroutines()
 			require.Equal(t, inBubble-1, waitingInBubble, "no goroutine for the child while it waits")
-			require.True(t, boGoroutinesDropTo(running-1),
+			require.True(t, goroutinesDropTo(running-1),
 				"runtime.NumGoroutine is lower by one while the child waits: %d, was %d", runtime.NumGoroutine(), running)
-			require.Zero(t, boChildGoroutines(), "no goroutine runs the child")
-			r, _ := w.counts()
+			require.Zero(t, childGoroutines(), "no goroutine runs the child")
+			r, _, _ := w.counts()
 			require.Zero(t, r)
 
-			boAdvance(d - time.Nanosecond)
-			boWaiting(t, s, "w", i+1, failed.Add(d))
-			require.Equal(t, i+1, w.count(), "not started a nanosecond early")
-			require.Equal(t, waitingInBubble, boBubbleGoroutines(), "still no goroutine")
-			require.Zero(t, boChildGoroutines())
+			advance(d - time.Nanosecond)
+			requireWaiting(t, s, "w", i+1, failed.Add(d))
+			require.Equal(t, i+1, w.starts(), "not started a nanosecond early")
+			require.Equal(t, waitingInBubble, bubbleGoroutines(), "still no goroutine")
+			require.Zero(t, childGoroutines())
 
-			boAdvance(time.Nanosecond)
-			require.Equal(t, i+2, w.count(), "started when due")
-			require.Equal(t, inBubble, boBubbleGoroutines(), "the child's goroutine is back")
-			require.Equal(t, 1, boChildGoroutines())
+			advance(time.Nanosecond)
+			require.Equal(t, i+2, w.starts(), "started when due")
+			require.Equal(t, inBubble, bubbleGoroutines(), "the child's goroutine is back")
+			require.Equal(t, 1, childGoroutines())
 		}
-		boRunning(t, s, "w")
+		requireRunning(t, s, "w")
 
 		starts := w.startTimes()
 		require.Len(t, starts, 5)
@@ -400,9 +304,9 @@ func TestBackoffEndToEnd(t *testing.T) {
 			gaps = append(gaps, starts[i].Sub(starts[i-1]))
 		}
 		assert.Equal(t, delays, gaps, "gaps between starts")
-		_, maxCopies := w.counts()
+		_, maxCopies, _ := w.counts()
 		assert.Equal(t, 1, maxCopies)
-		semServing(t, sv)
+		sv.stillServing(t)
 		require.NoError(t, sv.stop())
 	})
 }
@@ -414,8 +318,8 @@ func TestBackoffEndToEnd(t *testing.T) {
 // child, also one added while serving; WithBackoff given to Add overrides it.
 func TestBackoffDefaultAndOverride(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithBackoff(ConstantBackoff(2*time.Second)), WithIntensity(100, time.Minute))
-		a, none, five, late := newBoWorker(), newBoWorker(), newBoWorker(), newBoWorker()
+		s := newQuiet("root", WithBackoff(ConstantBackoff(2*time.Second)), WithIntensity(100, time.Minute))
+		a, none, five, late := newProbe("a", nil), newProbe("none", nil), newProbe("five", nil), newProbe("late", nil)
 		require.NoError(t, s.Add("a", a))
 		require.NoError(t, s.Add("none", none, WithBackoff(ConstantBackoff(0))))
 		require.NoError(t, s.Add("five", five, WithBackoff(ConstantBackoff(5*time.Second))))
@@ -427,26 +331,26 @@ func TestBackoffDefaultAndOverride(t *testing.T) {
 		for round := range 2 {
 			base := t0.Add(time.Duration(round) * 5 * time.Second)
 			require.True(t, time.Now().Equal(base))
-			for _, w := range []*boWorker{a, none, five, late} {
-				w.fail(t, errBoBoom)
+			for _, w := range []*probe{a, none, five, late} {
+				w.fail(t, errBoom)
 			}
-			boWaiting(t, s, "a", round+1, base.Add(2*time.Second))
-			boWaiting(t, s, "late", round+1, base.Add(2*time.Second))
-			boWaiting(t, s, "five", round+1, base.Add(5*time.Second))
-			boRunning(t, s, "none")
-			assert.Equal(t, round+2, none.count(), "NoBackoff restarts at once")
+			requireWaiting(t, s, "a", round+1, base.Add(2*time.Second))
+			requireWaiting(t, s, "late", round+1, base.Add(2*time.Second))
+			requireWaiting(t, s, "five", round+1, base.Add(5*time.Second))
+			requireRunning(t, s, "none")
+			assert.Equal(t, round+2, none.starts(), "NoBackoff restarts at once")
 
-			boAdvance(2 * time.Second)
-			boRunning(t, s, "a")
-			boRunning(t, s, "late")
-			boWaiting(t, s, "five", round+1, base.Add(5*time.Second))
-			assert.Equal(t, round+2, a.count())
-			assert.Equal(t, round+2, late.count())
-			assert.Equal(t, round+1, five.count())
+			advance(2 * time.Second)
+			requireRunning(t, s, "a")
+			requireRunning(t, s, "late")
+			requireWaiting(t, s, "five", round+1, base.Add(5*time.Second))
+			assert.Equal(t, round+2, a.starts())
+			assert.Equal(t, round+2, late.starts())
+			assert.Equal(t, round+1, five.starts())
 
-			boAdvance(3 * time.Second)
-			boRunning(t, s, "five")
-			assert.Equal(t, round+2, five.count())
+			advance(3 * time.Second)
+			requireRunning(t, s, "five")
+			assert.Equal(t, round+2, five.starts())
 		}
 		require.NoError(t, sv.stop())
 	})
@@ -455,31 +359,31 @@ func TestBackoffDefaultAndOverride(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 4. Reset rules.
 
-// boResetRun drives a child with ExponentialBackoff{1s, 1min, 2} through:
+// resetRun drives a child with ExponentialBackoff{1s, 1min, 2} through:
 // two quick failures (1, 2), a run of reset−1ns (3, still growing), a run of
 // exactly reset (back to 1), a quick failure (2).
-func boResetRun(t *testing.T, s *Supervisor, w *boWorker, reset time.Duration) {
+func resetRun(t *testing.T, s *Supervisor, w *probe, reset time.Duration) {
 	t.Helper()
 	sv := serveBG(t, s)
-	w.fail(t, errBoBoom)
-	boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
-	boAdvance(time.Second)
-	w.fail(t, errBoBoom)
-	boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
-	boAdvance(2 * time.Second)
+	w.fail(t, errBoom)
+	requireWaiting(t, s, "w", 1, time.Now().Add(time.Second))
+	advance(time.Second)
+	w.fail(t, errBoom)
+	requireWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
+	advance(2 * time.Second)
 
-	boAdvance(reset - time.Nanosecond)
-	w.fail(t, errBoBoom)
-	boWaiting(t, s, "w", 3, time.Now().Add(4*time.Second))
-	boAdvance(4 * time.Second)
+	advance(reset - time.Nanosecond)
+	w.fail(t, errBoom)
+	requireWaiting(t, s, "w", 3, time.Now().Add(4*time.Second))
+	advance(4 * time.Second)
 
-	boAdvance(reset)
-	w.fail(t, errBoBoom)
-	boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
-	boAdvance(time.Second)
+	advance(reset)
+	w.fail(t, errBoom)
+	requireWaiting(t, s, "w", 1, time.Now().Add(time.Second))
+	advance(time.Second)
 
-	w.fail(t, errBoBoom)
-	boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
+	w.fail(t, errBoom)
+	requireWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
 	require.NoError(t, sv.stop())
 }
 
@@ -489,18 +393,18 @@ func boResetRun(t *testing.T, s *Supervisor, w *boWorker, reset time.Duration) {
 func TestResetAfterRun(t *testing.T) {
 	t.Run("New", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			s := semNew("root", WithIntensity(100, time.Hour), WithBackoffReset(10*time.Second))
-			w := newBoWorker()
-			require.NoError(t, s.Add("w", w, WithBackoff(boExp(time.Second, time.Minute))))
-			boResetRun(t, s, w, 10*time.Second)
+			s := newQuiet("root", WithIntensity(100, time.Hour), WithBackoffReset(10*time.Second))
+			w := newProbe("w", nil)
+			require.NoError(t, s.Add("w", w, WithBackoff(expBackoff(time.Second, time.Minute))))
+			resetRun(t, s, w, 10*time.Second)
 		})
 	})
 	t.Run("Add", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			s := semNew("root", WithIntensity(100, time.Hour), WithBackoffReset(0))
-			w := newBoWorker()
-			require.NoError(t, s.Add("w", w, WithBackoff(boExp(time.Second, time.Minute)), WithBackoffReset(10*time.Second)))
-			boResetRun(t, s, w, 10*time.Second)
+			s := newQuiet("root", WithIntensity(100, time.Hour), WithBackoffReset(0))
+			w := newProbe("w", nil)
+			require.NoError(t, s.Add("w", w, WithBackoff(expBackoff(time.Second, time.Minute)), WithBackoffReset(10*time.Second)))
+			resetRun(t, s, w, 10*time.Second)
 		})
 	})
 }
@@ -512,27 +416,27 @@ func TestResetNever(t *testing.T) {
 		t.Run(where, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				opts := []Option{WithIntensity(100, time.Hour)}
-				copts := []ChildOption{WithBackoff(boExp(time.Second, time.Minute))}
+				copts := []ChildOption{WithBackoff(expBackoff(time.Second, time.Minute))}
 				if where == "New" {
 					opts = append(opts, WithBackoffReset(0))
 				} else {
 					copts = append(copts, WithBackoffReset(0))
 				}
-				s := semNew("root", opts...)
-				w := newBoWorker()
+				s := newQuiet("root", opts...)
+				w := newProbe("w", nil)
 				require.NoError(t, s.Add("w", w, copts...))
 				sv := serveBG(t, s)
 
-				w.fail(t, errBoBoom)
-				boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
-				boAdvance(time.Second)
-				boAdvance(time.Hour)
-				w.fail(t, errBoBoom)
-				boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
-				boAdvance(2 * time.Second)
-				boAdvance(24 * time.Hour)
-				w.fail(t, errBoBoom)
-				boWaiting(t, s, "w", 3, time.Now().Add(4*time.Second))
+				w.fail(t, errBoom)
+				requireWaiting(t, s, "w", 1, time.Now().Add(time.Second))
+				advance(time.Second)
+				advance(time.Hour)
+				w.fail(t, errBoom)
+				requireWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
+				advance(2 * time.Second)
+				advance(24 * time.Hour)
+				w.fail(t, errBoom)
+				requireWaiting(t, s, "w", 3, time.Now().Add(4*time.Second))
 				require.NoError(t, sv.stop())
 			})
 		})
@@ -544,10 +448,10 @@ func TestResetNever(t *testing.T) {
 func TestResetDefault(t *testing.T) {
 	require.Equal(t, 10*time.Minute, DefaultBackoffReset)
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(100, time.Hour))
-		w := newBoWorker()
-		require.NoError(t, s.Add("w", w, WithBackoff(boExp(time.Second, time.Minute))))
-		boResetRun(t, s, w, DefaultBackoffReset)
+		s := newQuiet("root", WithIntensity(100, time.Hour))
+		w := newProbe("w", nil)
+		require.NoError(t, s.Add("w", w, WithBackoff(expBackoff(time.Second, time.Minute))))
+		resetRun(t, s, w, DefaultBackoffReset)
 	})
 }
 
@@ -555,32 +459,32 @@ func TestResetDefault(t *testing.T) {
 // zero; Restart of a child waiting in backoff is refused with ErrNotStopped.
 func TestResetByRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(100, time.Hour))
-		w := newBoWorker()
-		require.NoError(t, s.Add("w", w, WithBackoff(boExp(time.Second, time.Minute))))
+		s := newQuiet("root", WithIntensity(100, time.Hour))
+		w := newProbe("w", nil)
+		require.NoError(t, s.Add("w", w, WithBackoff(expBackoff(time.Second, time.Minute))))
 		sv := serveBG(t, s)
 
-		w.fail(t, errBoBoom)
-		boAdvance(time.Second)
-		w.fail(t, errBoBoom)
-		boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
+		w.fail(t, errBoom)
+		advance(time.Second)
+		w.fail(t, errBoom)
+		requireWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
 		require.ErrorIs(t, s.Restart("w"), ErrNotStopped, "a child waiting in backoff is restarting")
-		boWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
-		boAdvance(2 * time.Second)
-		boRunning(t, s, "w")
-		assert.Equal(t, 2, semInfo(t, s, "w").Failures)
+		requireWaiting(t, s, "w", 2, time.Now().Add(2*time.Second))
+		advance(2 * time.Second)
+		requireRunning(t, s, "w")
+		assert.Equal(t, 2, childInfo(t, s, "w").Failures)
 
 		require.NoError(t, s.Terminate(context.Background(), "w"))
-		info := semInfo(t, s, "w")
+		info := childInfo(t, s, "w")
 		require.Equal(t, Stopped, info.State)
 		assert.Equal(t, 2, info.Failures, "Terminate keeps the count")
 
 		require.NoError(t, s.Restart("w"))
 		synctest.Wait()
-		boRunning(t, s, "w")
-		assert.Zero(t, semInfo(t, s, "w").Failures, "Restart resets the count")
-		w.fail(t, errBoBoom)
-		boWaiting(t, s, "w", 1, time.Now().Add(time.Second))
+		requireRunning(t, s, "w")
+		assert.Zero(t, childInfo(t, s, "w").Failures, "Restart resets the count")
+		w.fail(t, errBoom)
+		requireWaiting(t, s, "w", 1, time.Now().Add(time.Second))
 		require.NoError(t, sv.stop())
 	})
 }
@@ -593,29 +497,29 @@ func TestResetByRestart(t *testing.T) {
 // would have fired; Restart starts it again.
 func TestPendingTerminate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
-		w := newBoWorker()
+		s := newQuiet("root")
+		w := newProbe("w", nil)
 		require.NoError(t, s.Add("w", w, WithBackoff(ConstantBackoff(time.Minute))))
 		sv := serveBG(t, s)
-		w.fail(t, errBoBoom)
-		boWaiting(t, s, "w", 1, time.Now().Add(time.Minute))
+		w.fail(t, errBoom)
+		requireWaiting(t, s, "w", 1, time.Now().Add(time.Minute))
 
 		start := time.Now()
 		require.NoError(t, s.Terminate(context.Background(), "w"))
 		assert.Zero(t, time.Since(start), "Terminate of a waiting child returns at once")
-		info := semInfo(t, s, "w")
+		info := childInfo(t, s, "w")
 		assert.Equal(t, Stopped, info.State)
 		assert.True(t, info.NextStart.IsZero(), "NextStart %v", info.NextStart)
 
-		boAdvance(2 * time.Minute)
-		assert.Equal(t, 1, w.count(), "never started by the cancelled timer")
-		assert.Equal(t, Stopped, semInfo(t, s, "w").State)
+		advance(2 * time.Minute)
+		assert.Equal(t, 1, w.starts(), "never started by the cancelled timer")
+		assert.Equal(t, Stopped, childInfo(t, s, "w").State)
 
 		require.NoError(t, s.Restart("w"))
 		synctest.Wait()
-		assert.Equal(t, 2, w.count())
-		boRunning(t, s, "w")
-		semServing(t, sv)
+		assert.Equal(t, 2, w.starts())
+		requireRunning(t, s, "w")
+		sv.stillServing(t)
 		require.NoError(t, sv.stop())
 	})
 }
@@ -625,24 +529,24 @@ func TestPendingTerminate(t *testing.T) {
 // old timer.
 func TestPendingRemove(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
-		w, other := newBoWorker(), newBoWorker()
+		s := newQuiet("root")
+		w, other := newProbe("w", nil), newProbe("other", nil)
 		require.NoError(t, s.Add("other", other))
 		require.NoError(t, s.Add("w", w, WithBackoff(ConstantBackoff(time.Minute))))
 		sv := serveBG(t, s)
-		w.fail(t, errBoBoom)
-		boWaiting(t, s, "w", 1, time.Now().Add(time.Minute))
+		w.fail(t, errBoom)
+		requireWaiting(t, s, "w", 1, time.Now().Add(time.Minute))
 
 		require.NoError(t, s.Remove(context.Background(), "w"))
-		assert.Equal(t, []string{"other"}, semNames(s))
-		w2 := newBoWorker()
+		assert.Equal(t, []string{"other"}, childNames(s))
+		w2 := newProbe("w", nil)
 		require.NoError(t, s.Add("w", w2, WithBackoff(ConstantBackoff(time.Minute))))
 		synctest.Wait()
 
-		boAdvance(2 * time.Minute)
-		assert.Equal(t, 1, w.count(), "the removed child never started again")
-		assert.Equal(t, 1, w2.count(), "the new child was not started a second time")
-		r, maxCopies := w2.counts()
+		advance(2 * time.Minute)
+		assert.Equal(t, 1, w.starts(), "the removed child never started again")
+		assert.Equal(t, 1, w2.starts(), "the new child was not started a second time")
+		r, maxCopies, _ := w2.counts()
 		assert.Equal(t, 1, r)
 		assert.Equal(t, 1, maxCopies)
 		assert.Equal(t, []string{"other:running", "w:running"}, states(s))
@@ -657,13 +561,13 @@ func TestPendingShutdown(t *testing.T) {
 	for _, st := range []Strategy{OneForOne, OneForAll} {
 		t.Run(st.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := semNew("root", WithStrategy(st))
-				a, w := newBoWorker(), newBoWorker()
+				s := newQuiet("root", WithStrategy(st))
+				a, w := newProbe("a", nil), newProbe("w", nil)
 				require.NoError(t, s.Add("a", a))
 				require.NoError(t, s.Add("w", w, WithBackoff(ConstantBackoff(time.Hour))))
 				sv := serveBG(t, s)
-				w.fail(t, errBoBoom)
-				boWaiting(t, s, "w", 1, time.Now().Add(time.Hour))
+				w.fail(t, errBoom)
+				requireWaiting(t, s, "w", 1, time.Now().Add(time.Hour))
 
 				start := time.Now()
 				require.NoError(t, sv.stop())
@@ -672,17 +576,17 @@ func TestPendingShutdown(t *testing.T) {
 					assert.Equal(t, Stopped, c.State, c.Name)
 					assert.True(t, c.NextStart.IsZero(), "%s: NextStart %v", c.Name, c.NextStart)
 				}
-				boAdvance(2 * time.Hour)
-				assert.Equal(t, 1, w.count(), "never started after shutdown")
-				assert.Equal(t, 1, a.count())
-				r, _ := a.counts()
+				advance(2 * time.Hour)
+				assert.Equal(t, 1, w.starts(), "never started after shutdown")
+				assert.Equal(t, 1, a.starts())
+				r, _, _ := a.counts()
 				assert.Zero(t, r)
 
 				// Serving again starts afresh: no pending restart, no failures.
 				sv = serveBG(t, s)
-				boRunning(t, s, "w")
-				assert.Zero(t, semInfo(t, s, "w").Failures)
-				assert.Equal(t, 2, w.count())
+				requireRunning(t, s, "w")
+				assert.Zero(t, childInfo(t, s, "w").Failures)
+				assert.Equal(t, 2, w.starts())
 				require.NoError(t, sv.stop())
 			})
 		})
@@ -695,57 +599,57 @@ func TestPendingShutdown(t *testing.T) {
 func TestPendingGroupRestartCancelsTimer(t *testing.T) {
 	t.Run("one_for_all", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			s := semNew("root", WithStrategy(OneForAll), WithIntensity(100, time.Minute))
-			a, b := newBoWorker(), newBoWorker()
+			s := newQuiet("root", WithStrategy(OneForAll), WithIntensity(100, time.Minute))
+			a, b := newProbe("a", nil), newProbe("b", nil)
 			require.NoError(t, s.Add("a", a, WithBackoff(ConstantBackoff(10*time.Second))))
 			sv := serveBG(t, s)
 			t0 := time.Now()
-			a.fail(t, errBoBoom)
-			boWaiting(t, s, "a", 1, t0.Add(10*time.Second))
+			a.fail(t, errBoom)
+			requireWaiting(t, s, "a", 1, t0.Add(10*time.Second))
 
 			// b joins while a waits, so that it runs and can fail.
 			require.NoError(t, s.Add("b", b))
 			synctest.Wait()
-			boRunning(t, s, "b")
-			b.fail(t, errBoBoom)
-			boRunning(t, s, "a")
-			boRunning(t, s, "b")
-			assert.Equal(t, 2, a.count(), "the group restart started a at once")
-			assert.Equal(t, 2, b.count())
+			requireRunning(t, s, "b")
+			b.fail(t, errBoom)
+			requireRunning(t, s, "a")
+			requireRunning(t, s, "b")
+			assert.Equal(t, 2, a.starts(), "the group restart started a at once")
+			assert.Equal(t, 2, b.starts())
 
-			boAdvance(time.Minute)
-			assert.Equal(t, 2, a.count(), "a's old timer did not start it again")
-			_, maxCopies := a.counts()
+			advance(time.Minute)
+			assert.Equal(t, 2, a.starts(), "a's old timer did not start it again")
+			_, maxCopies, _ := a.counts()
 			assert.Equal(t, 1, maxCopies, "never two copies of a")
-			assert.Equal(t, 2, b.count())
+			assert.Equal(t, 2, b.starts())
 			assert.Equal(t, []string{"a:running", "b:running"}, states(s))
 			require.NoError(t, sv.stop())
 		})
 	})
 	t.Run("rest_for_one", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			s := semNew("root", WithStrategy(RestForOne), WithIntensity(100, time.Minute))
-			a, b := newBoWorker(), newBoWorker()
+			s := newQuiet("root", WithStrategy(RestForOne), WithIntensity(100, time.Minute))
+			a, b := newProbe("a", nil), newProbe("b", nil)
 			require.NoError(t, s.Add("b", b, WithBackoff(ConstantBackoff(3*time.Second))))
 			require.NoError(t, s.Add("a", a, WithBackoff(ConstantBackoff(10*time.Second))))
 			sv := serveBG(t, s)
 			t0 := time.Now()
-			a.fail(t, errBoBoom)
-			boWaiting(t, s, "a", 1, t0.Add(10*time.Second))
-			boRunning(t, s, "b")
+			a.fail(t, errBoom)
+			requireWaiting(t, s, "a", 1, t0.Add(10*time.Second))
+			requireRunning(t, s, "b")
 
-			b.fail(t, errBoBoom)
-			boWaiting(t, s, "b", 1, t0.Add(3*time.Second))
-			boWaiting(t, s, "a", 1, t0.Add(3*time.Second))
-			boAdvance(3 * time.Second)
-			boRunning(t, s, "a")
-			boRunning(t, s, "b")
-			assert.Equal(t, 2, a.count())
-			assert.Equal(t, 2, b.count())
+			b.fail(t, errBoom)
+			requireWaiting(t, s, "b", 1, t0.Add(3*time.Second))
+			requireWaiting(t, s, "a", 1, t0.Add(3*time.Second))
+			advance(3 * time.Second)
+			requireRunning(t, s, "a")
+			requireRunning(t, s, "b")
+			assert.Equal(t, 2, a.starts())
+			assert.Equal(t, 2, b.starts())
 
-			boAdvance(time.Minute)
-			assert.Equal(t, 2, a.count(), "a's old timer did not start it again")
-			_, maxCopies := a.counts()
+			advance(time.Minute)
+			assert.Equal(t, 2, a.starts(), "a's old timer did not start it again")
+			_, maxCopies, _ := a.counts()
 			assert.Equal(t, 1, maxCopies, "never two copies of a")
 			require.NoError(t, sv.stop())
 		})
@@ -759,8 +663,8 @@ func TestPendingGroupRestartCancelsTimer(t *testing.T) {
 // c at once, and all three start again, in start order, only after b's 3s.
 func TestGroupBackoffWaitsTriggerDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithStrategy(OneForAll))
-		o := newSemOrder(s)
+		s := newQuiet("root", WithStrategy(OneForAll))
+		o := watchLaunches(s)
 		a, b, c := o.probe("a"), o.probe("b"), o.probe("c")
 		o.add(t, a)
 		o.add(t, b, WithBackoff(ConstantBackoff(3*time.Second)))
@@ -769,26 +673,26 @@ func TestGroupBackoffWaitsTriggerDelay(t *testing.T) {
 		o.take(t)
 		t0 := time.Now()
 
-		b.exit <- errBoBoom
+		b.exit <- errBoom
 		synctest.Wait()
 		assert.Equal(t, []string{"exit b", "stop c", "stop a"}, o.take(t), "siblings stopped at once")
 		due := t0.Add(3 * time.Second)
-		boWaiting(t, s, "a", 0, due)
-		boWaiting(t, s, "b", 1, due)
-		boWaiting(t, s, "c", 0, due)
+		requireWaiting(t, s, "a", 0, due)
+		requireWaiting(t, s, "b", 1, due)
+		requireWaiting(t, s, "c", 0, due)
 		for _, p := range []*probe{a, b, c} {
 			running, _, _ := p.counts()
 			assert.Zero(t, running, p.name)
 		}
 
-		boAdvance(3*time.Second - time.Nanosecond)
+		advance(3*time.Second - time.Nanosecond)
 		assert.Empty(t, o.take(t), "nothing starts early")
-		boAdvance(time.Nanosecond)
+		advance(time.Nanosecond)
 		assert.Equal(t, []string{"start a", "start b", "start c"}, o.take(t))
 		for _, name := range []string{"a", "b", "c"} {
-			boRunning(t, s, name)
+			requireRunning(t, s, name)
 		}
-		assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, semRestarts(s))
+		assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, restartCounts(s))
 		for _, p := range []*probe{a, b, c} {
 			_, maxCopies, starts := p.counts()
 			assert.Equal(t, 2, starts, p.name)
@@ -802,8 +706,8 @@ func TestGroupBackoffWaitsTriggerDelay(t *testing.T) {
 // trigger and the children after it; earlier children are untouched.
 func TestGroupBackoffRestForOne(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithStrategy(RestForOne))
-		o := newSemOrder(s)
+		s := newQuiet("root", WithStrategy(RestForOne))
+		o := watchLaunches(s)
 		a, b, c := o.probe("a"), o.probe("b"), o.probe("c")
 		o.add(t, a)
 		o.add(t, b, WithBackoff(ConstantBackoff(3*time.Second)))
@@ -812,13 +716,13 @@ func TestGroupBackoffRestForOne(t *testing.T) {
 		o.take(t)
 		t0 := time.Now()
 
-		b.exit <- errBoBoom
+		b.exit <- errBoom
 		synctest.Wait()
 		assert.Equal(t, []string{"exit b", "stop c"}, o.take(t))
-		boRunning(t, s, "a")
-		boWaiting(t, s, "b", 1, t0.Add(3*time.Second))
-		boWaiting(t, s, "c", 0, t0.Add(3*time.Second))
-		boAdvance(3 * time.Second)
+		requireRunning(t, s, "a")
+		requireWaiting(t, s, "b", 1, t0.Add(3*time.Second))
+		requireWaiting(t, s, "c", 0, t0.Add(3*time.Second))
+		advance(3 * time.Second)
 		assert.Equal(t, []string{"start b", "start c"}, o.take(t))
 		assert.Equal(t, []string{"a:running", "b:running", "c:running"}, states(s))
 		require.NoError(t, sv.stop())
@@ -842,14 +746,14 @@ func TestGroupBackoffTerminateDuringWait(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				log := &eventLog{}
-				s := semNew("root", WithStrategy(OneForAll))
+				s := newQuiet("root", WithStrategy(OneForAll))
 				a, b, c := newProbe("a", log), newProbe("b", log), newProbe("c", log)
 				require.NoError(t, s.Add("a", a))
 				require.NoError(t, s.Add("b", b, WithBackoff(ConstantBackoff(3*time.Second))))
 				require.NoError(t, s.Add("c", c))
 				sv := serveBG(t, s)
 				t0 := time.Now()
-				b.exit <- errBoBoom
+				b.exit <- errBoom
 				synctest.Wait()
 				log.take()
 
@@ -857,21 +761,21 @@ func TestGroupBackoffTerminateDuringWait(t *testing.T) {
 					require.NoError(t, s.Remove(context.Background(), tc.target))
 				} else {
 					require.NoError(t, s.Terminate(context.Background(), tc.target))
-					info := semInfo(t, s, tc.target)
+					info := childInfo(t, s, tc.target)
 					assert.Equal(t, Stopped, info.State)
 					assert.True(t, info.NextStart.IsZero(), "NextStart %v", info.NextStart)
 				}
 				for _, name := range []string{"a", "b", "c"} {
 					if name != tc.target {
-						boWaiting(t, s, name, semInfo(t, s, name).Failures, t0.Add(3*time.Second))
+						requireWaiting(t, s, name, childInfo(t, s, name).Failures, t0.Add(3*time.Second))
 					}
 				}
-				boAdvance(3 * time.Second)
-				boAdvance(time.Minute)
+				advance(3 * time.Second)
+				advance(time.Minute)
 				want := map[string]int{"a": 2, "b": 2, "c": 2}
 				want[tc.target] = 1
 				for _, p := range []*probe{a, b, c} {
-					assert.Equal(t, want[p.name], semStarts(p), p.name)
+					assert.Equal(t, want[p.name], p.starts(), p.name)
 				}
 				for _, info := range s.Children() {
 					if info.Name == tc.target {
@@ -881,7 +785,7 @@ func TestGroupBackoffTerminateDuringWait(t *testing.T) {
 					}
 				}
 				if tc.remove {
-					assert.NotContains(t, semNames(s), tc.target)
+					assert.NotContains(t, childNames(s), tc.target)
 				}
 				require.NoError(t, sv.stop())
 			})
@@ -897,40 +801,40 @@ func TestGroupBackoffTerminateTriggerKeepsOthersDue(t *testing.T) {
 	for _, remove := range []bool{false, true} {
 		t.Run(map[bool]string{false: "terminate", true: "remove"}[remove], func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := semNew("root", WithStrategy(RestForOne), WithIntensity(100, time.Minute))
-				b, c, d := newBoWorker(), newBoWorker(), newBoWorker()
+				s := newQuiet("root", WithStrategy(RestForOne), WithIntensity(100, time.Minute))
+				b, c, d := newProbe("b", nil), newProbe("c", nil), newProbe("d", nil)
 				require.NoError(t, s.Add("b", b, WithBackoff(ConstantBackoff(10*time.Second))))
 				require.NoError(t, s.Add("c", c))
 				sv := serveBG(t, s)
 				t0 := time.Now()
 
-				b.fail(t, errBoBoom) // restarts b and c at t0+10s
-				boWaiting(t, s, "b", 1, t0.Add(10*time.Second))
-				boWaiting(t, s, "c", 0, t0.Add(10*time.Second))
+				b.fail(t, errBoom) // restarts b and c at t0+10s
+				requireWaiting(t, s, "b", 1, t0.Add(10*time.Second))
+				requireWaiting(t, s, "c", 0, t0.Add(10*time.Second))
 
 				// d joins after b's group was fixed and restarts on its own.
 				require.NoError(t, s.Add("d", d, WithBackoff(ConstantBackoff(3*time.Second))))
 				synctest.Wait()
-				d.fail(t, errBoBoom) // restarts d at t0+3s
-				boWaiting(t, s, "d", 1, t0.Add(3*time.Second))
+				d.fail(t, errBoom) // restarts d at t0+3s
+				requireWaiting(t, s, "d", 1, t0.Add(3*time.Second))
 
 				if remove {
 					require.NoError(t, s.Remove(context.Background(), "b"))
 				} else {
 					require.NoError(t, s.Terminate(context.Background(), "b"))
 				}
-				boWaiting(t, s, "c", 0, t0.Add(10*time.Second))
+				requireWaiting(t, s, "c", 0, t0.Add(10*time.Second))
 
-				boAdvance(3 * time.Second)
-				boRunning(t, s, "d")
-				assert.Equal(t, 2, d.count())
-				assert.Equal(t, 1, c.count(), "c is not started before its group restart is due")
-				boWaiting(t, s, "c", 0, t0.Add(10*time.Second))
+				advance(3 * time.Second)
+				requireRunning(t, s, "d")
+				assert.Equal(t, 2, d.starts())
+				assert.Equal(t, 1, c.starts(), "c is not started before its group restart is due")
+				requireWaiting(t, s, "c", 0, t0.Add(10*time.Second))
 
-				boAdvance(7 * time.Second)
-				boRunning(t, s, "c")
-				assert.Equal(t, 2, c.count(), "c starts when b's group restart is due")
-				assert.Equal(t, 1, b.count(), "b stays stopped")
+				advance(7 * time.Second)
+				requireRunning(t, s, "c")
+				assert.Equal(t, 2, c.starts(), "c starts when b's group restart is due")
+				assert.Equal(t, 1, b.starts(), "b stays stopped")
 				require.NoError(t, sv.stop())
 			})
 		})
@@ -945,20 +849,20 @@ func TestGroupBackoffTerminateTriggerKeepsOthersDue(t *testing.T) {
 // restarts are spaced beyond the intensity window.
 func TestRecipeNeverGiveUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(3, 10*time.Second))
-		w := &boFailing{err: errBoBoom}
+		s := newQuiet("root", WithIntensity(3, 10*time.Second))
+		w := newProbe("w", nil).each(copyPlan{failAtOnce: errBoom})
 		require.NoError(t, s.Add("w", w, WithBackoff(ExponentialBackoff{Initial: 5 * time.Second, Max: time.Minute, Multiplier: 2})))
 		t0 := time.Now()
 		sv := serveBG(t, s)
 
-		boAdvance(10 * time.Minute)
-		semServing(t, sv)
+		advance(10 * time.Minute)
+		sv.stillServing(t)
 		// Starts at 0, 5, 15, 35, 75, 135, 195, ..., 555 s.
-		info := semInfo(t, s, "w")
+		info := childInfo(t, s, "w")
 		assert.GreaterOrEqual(t, info.Restarts, 8)
 		assert.Equal(t, 12, info.Restarts)
-		assert.Equal(t, 13, w.count())
-		boWaiting(t, s, "w", 13, t0.Add(615*time.Second))
+		assert.Equal(t, 13, w.starts())
+		requireWaiting(t, s, "w", 13, t0.Add(615*time.Second))
 		require.NoError(t, sv.stop())
 	})
 }
@@ -968,16 +872,16 @@ func TestRecipeNeverGiveUp(t *testing.T) {
 // ErrIntensityExceeded without any fake time passing.
 func TestRecipeOTP(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(3, 10*time.Second))
-		w := &boFailing{err: errBoBoom}
+		s := newQuiet("root", WithIntensity(3, 10*time.Second))
+		w := newProbe("w", nil).each(copyPlan{failAtOnce: errBoom})
 		require.NoError(t, s.Add("w", w))
 		start := time.Now()
 		err := s.Serve(t.Context())
 		assert.Zero(t, time.Since(start), "Serve returned at once")
 		require.ErrorIs(t, err, ErrIntensityExceeded)
-		require.ErrorIs(t, err, errBoBoom)
-		assert.Equal(t, 4, w.count(), "started once and restarted 3 times")
-		info := semInfo(t, s, "w")
+		require.ErrorIs(t, err, errBoom)
+		assert.Equal(t, 4, w.starts(), "started once and restarted 3 times")
+		info := childInfo(t, s, "w")
 		assert.Equal(t, 3, info.Restarts)
 		assert.Equal(t, Stopped, info.State)
 	})
@@ -1001,27 +905,27 @@ func TestDecisionDoNotRestart(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := semNew("root")
-				other, w := newBoWorker(), newBoWorker()
+				s := newQuiet("root")
+				other, w := newProbe("other", nil), newProbe("w", nil)
 				require.NoError(t, s.Add("other", other))
 				require.NoError(t, s.Add("w", w, tc.opts...))
 				sv := serveBG(t, s)
 
 				done := fmt.Errorf("done: %w", ErrDoNotRestart)
 				w.fail(t, done)
-				boAdvance(time.Hour)
-				semServing(t, sv)
-				assert.Equal(t, 1, w.count(), "not restarted")
-				info := semInfo(t, s, "w")
+				advance(time.Hour)
+				sv.stillServing(t)
+				assert.Equal(t, 1, w.starts(), "not restarted")
+				info := childInfo(t, s, "w")
 				assert.Equal(t, Stopped, info.State)
 				assert.Equal(t, done, info.LastError)
 				assert.Zero(t, info.Restarts)
 				assert.True(t, info.NextStart.IsZero())
-				boRunning(t, s, "other")
+				requireRunning(t, s, "other")
 
 				require.NoError(t, s.Restart("w"), "it can be started again by hand")
 				synctest.Wait()
-				assert.Equal(t, 2, w.count())
+				assert.Equal(t, 2, w.starts())
 				require.NoError(t, sv.stop())
 			})
 		})
@@ -1033,18 +937,18 @@ func TestDecisionDoNotRestart(t *testing.T) {
 // shuts down and Serve returns nil.
 func TestDecisionDoNotRestartSignificant(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithAutoShutdown(AnySignificant))
-		other, sig := newBoWorker(), newBoWorker()
+		s := newQuiet("root", WithAutoShutdown(AnySignificant))
+		other, sig := newProbe("other", nil), newProbe("sig", nil)
 		require.NoError(t, s.Add("other", other))
 		require.NoError(t, s.Add("sig", sig, WithRestart(Transient), WithSignificant()))
 		sv := serveBG(t, s)
 		start := time.Now()
 
 		sig.exit <- fmt.Errorf("done: %w", ErrDoNotRestart)
-		require.NoError(t, semReturned(t, sv))
+		require.NoError(t, sv.returned(t))
 		assert.Zero(t, time.Since(start))
-		assert.Equal(t, 1, sig.count())
-		r, _ := other.counts()
+		assert.Equal(t, 1, sig.starts())
+		r, _, _ := other.counts()
 		assert.Zero(t, r, "the other child was stopped")
 		assert.Equal(t, []string{"other:stopped", "sig:stopped"}, states(s))
 	})
@@ -1064,27 +968,27 @@ func TestDecisionRestartIf(t *testing.T) {
 		return errors.Is(err, errRetryable)
 	}
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(100, time.Minute))
-		a, b := newBoWorker(), newBoWorker()
+		s := newQuiet("root", WithIntensity(100, time.Minute))
+		a, b := newProbe("a", nil), newProbe("b", nil)
 		require.NoError(t, s.Add("a", a, WithRestartIf(pred)))
 		require.NoError(t, s.Add("b", b, WithRestartIf(pred)))
 		sv := serveBG(t, s)
 
 		wrapped := fmt.Errorf("again: %w", errRetryable)
 		a.fail(t, wrapped)
-		boRunning(t, s, "a")
-		assert.Equal(t, 2, a.count(), "restarted for errRetryable")
+		requireRunning(t, s, "a")
+		assert.Equal(t, 2, a.starts(), "restarted for errRetryable")
 		other := errors.New("other")
 		a.fail(t, other)
-		assert.Equal(t, Stopped, semInfo(t, s, "a").State, "not restarted for another error")
-		assert.Equal(t, other, semInfo(t, s, "a").LastError)
+		assert.Equal(t, Stopped, childInfo(t, s, "a").State, "not restarted for another error")
+		assert.Equal(t, other, childInfo(t, s, "a").LastError)
 
 		b.fail(t, nil)
-		assert.Equal(t, Stopped, semInfo(t, s, "b").State, "not restarted after a normal exit")
-		boAdvance(time.Hour)
-		assert.Equal(t, 2, a.count())
-		assert.Equal(t, 1, b.count())
-		semServing(t, sv)
+		assert.Equal(t, Stopped, childInfo(t, s, "b").State, "not restarted after a normal exit")
+		advance(time.Hour)
+		assert.Equal(t, 2, a.starts())
+		assert.Equal(t, 1, b.starts())
+		sv.stillServing(t)
 		require.NoError(t, sv.stop())
 		mu.Lock()
 		assert.Equal(t, []error{wrapped, other, nil}, seen, "the predicate saw each exit")
@@ -1096,10 +1000,10 @@ func TestDecisionRestartIf(t *testing.T) {
 // its predicate is not consulted.
 func TestDecisionRestartIfTemporary(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		var mu sync.Mutex
 		calls := 0
-		w := newBoWorker()
+		w := newProbe("w", nil)
 		require.NoError(t, s.Add("w", w, WithRestart(Temporary), WithRestartIf(func(error) bool {
 			mu.Lock()
 			calls++
@@ -1107,9 +1011,9 @@ func TestDecisionRestartIfTemporary(t *testing.T) {
 			return true
 		})))
 		sv := serveBG(t, s)
-		w.fail(t, errBoBoom)
+		w.fail(t, errBoom)
 		assert.Empty(t, s.Children(), "the temporary child is gone")
-		assert.Equal(t, 1, w.count())
+		assert.Equal(t, 1, w.starts())
 		mu.Lock()
 		assert.Zero(t, calls, "the predicate was not consulted")
 		mu.Unlock()
@@ -1122,26 +1026,26 @@ func TestDecisionRestartIfTemporary(t *testing.T) {
 // does not; nothing crashes.
 func TestDecisionRestartIfPanics(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(100, time.Minute))
+		s := newQuiet("root", WithIntensity(100, time.Minute))
 		bad := func(error) bool { panic("predicate broke") }
-		perm, trans := newBoWorker(), newBoWorker()
+		perm, trans := newProbe("perm", nil), newProbe("trans", nil)
 		require.NoError(t, s.Add("perm", perm, WithRestartIf(bad)))
 		require.NoError(t, s.Add("trans", trans, WithRestart(Transient), WithRestartIf(bad)))
 		sv := serveBG(t, s)
 
-		require.NotPanics(t, func() { perm.fail(t, errBoBoom) })
-		boRunning(t, s, "perm")
-		assert.Equal(t, 2, perm.count(), "permanent: restarted")
+		require.NotPanics(t, func() { perm.fail(t, errBoom) })
+		requireRunning(t, s, "perm")
+		assert.Equal(t, 2, perm.starts(), "permanent: restarted")
 		perm.fail(t, nil)
-		boRunning(t, s, "perm")
-		assert.Equal(t, 3, perm.count(), "permanent: restarted after a normal exit too")
+		requireRunning(t, s, "perm")
+		assert.Equal(t, 3, perm.starts(), "permanent: restarted after a normal exit too")
 
-		trans.fail(t, errBoBoom)
-		boRunning(t, s, "trans")
-		assert.Equal(t, 2, trans.count(), "transient: restarted after a failure")
+		trans.fail(t, errBoom)
+		requireRunning(t, s, "trans")
+		assert.Equal(t, 2, trans.starts(), "transient: restarted after a failure")
 		trans.fail(t, nil)
-		assert.Equal(t, Stopped, semInfo(t, s, "trans").State, "transient: not restarted after a normal exit")
-		semServing(t, sv)
+		assert.Equal(t, Stopped, childInfo(t, s, "trans").State, "transient: not restarted after a normal exit")
+		sv.stillServing(t)
 		require.NoError(t, sv.stop())
 	})
 }
@@ -1151,11 +1055,11 @@ func TestDecisionRestartIfLogsPanic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		buf := &syncBuffer{}
 		s := New("root", WithLogger(slog.New(slog.NewTextHandler(buf, nil))))
-		w := newBoWorker()
+		w := newProbe("w", nil)
 		require.NoError(t, s.Add("w", w, WithRestartIf(func(error) bool { panic("predicate broke") })))
 		sv := serveBG(t, s)
-		w.fail(t, errBoBoom)
-		assert.Equal(t, 2, w.count())
+		w.fail(t, errBoom)
+		assert.Equal(t, 2, w.starts())
 		assert.Contains(t, buf.String(), "restart policy panicked")
 		assert.Contains(t, buf.String(), "predicate broke")
 		require.NoError(t, sv.stop())
@@ -1168,10 +1072,10 @@ func TestDecisionRestartIfLogsPanic(t *testing.T) {
 // root's Serve returns an error matching ErrTerminateTree.
 func TestDecisionTerminateTree(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		root := semNew("root", WithIntensity(10, time.Minute))
-		mid := semNew("mid", WithIntensity(10, time.Minute))
-		leaf := semNew("leaf", WithIntensity(10, time.Minute))
-		rootW, midW, leafW, w := newBoWorker(), newBoWorker(), newBoWorker(), newBoWorker()
+		root := newQuiet("root", WithIntensity(10, time.Minute))
+		mid := newQuiet("mid", WithIntensity(10, time.Minute))
+		leaf := newQuiet("leaf", WithIntensity(10, time.Minute))
+		rootW, midW, leafW, w := newProbe("rootw", nil), newProbe("midw", nil), newProbe("leafw", nil), newProbe("w", nil)
 		require.NoError(t, leaf.Add("w", w, WithRestartIf(func(error) bool { return true })))
 		require.NoError(t, leaf.Add("leafw", leafW))
 		require.NoError(t, mid.Add("leaf", leaf))
@@ -1182,30 +1086,30 @@ func TestDecisionTerminateTree(t *testing.T) {
 		start := time.Now()
 
 		w.exit <- fmt.Errorf("fatal: %w", ErrTerminateTree)
-		err := semReturned(t, sv)
+		err := sv.returned(t)
 		assert.Zero(t, time.Since(start), "the tree shut down at once")
 		require.ErrorIs(t, err, ErrTerminateTree)
 		assert.Contains(t, err.Error(), "fatal")
 		assert.NotErrorIs(t, err, ErrIntensityExceeded)
-		for _, x := range []*boWorker{w, leafW, midW, rootW} {
-			r, _ := x.counts()
+		for _, x := range []*probe{w, leafW, midW, rootW} {
+			r, _, _ := x.counts()
 			assert.Zero(t, r)
-			assert.Equal(t, 1, x.count(), "nothing was restarted")
+			assert.Equal(t, 1, x.starts(), "nothing was restarted")
 		}
 		assert.Equal(t, []string{"mid:stopped", "rootw:stopped"}, states(root))
 		assert.Equal(t, []string{"leaf:stopped", "midw:stopped"}, states(mid))
 		assert.Equal(t, []string{"w:stopped", "leafw:stopped"}, states(leaf))
-		assert.Zero(t, semInfo(t, root, "mid").Restarts)
-		assert.ErrorIs(t, semInfo(t, root, "mid").LastError, ErrTerminateTree)
+		assert.Zero(t, childInfo(t, root, "mid").Restarts)
+		assert.ErrorIs(t, childInfo(t, root, "mid").LastError, ErrTerminateTree)
 	})
 }
 
 // ---------------------------------------------------------------------------
 // 9. Bad input.
 
-// boBadShared lists bad backoff options that New and Add both take. Each is
+// badBackoffOptions lists bad backoff options that New and Add both take. Each is
 // built by a function, so that building it is checked for panics too.
-var boBadShared = []struct {
+var badBackoffOptions = []struct {
 	name string
 	opt  func() SharedOption
 }{
@@ -1249,18 +1153,18 @@ var boBadShared = []struct {
 // TestBadBackoffNew: a bad backoff option given to New makes Serve return an
 // ErrInvalid error at once, starting nothing.
 func TestBadBackoffNew(t *testing.T) {
-	for _, tc := range boBadShared {
+	for _, tc := range badBackoffOptions {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var s *Supervisor
-				require.NotPanics(t, func() { s = semNew("root", tc.opt()) })
-				w := newBoWorker()
+				require.NotPanics(t, func() { s = newQuiet("root", tc.opt()) })
+				w := newProbe("w", nil)
 				require.NoError(t, s.Add("w", w))
 				var err error
-				require.NotPanics(t, func() { err = semServeNow(t, s) })
+				require.NotPanics(t, func() { err = serveNow(t, s) })
 				require.ErrorIs(t, err, ErrInvalid)
 				synctest.Wait()
-				assert.Zero(t, w.count(), "no child was started")
+				assert.Zero(t, w.starts(), "no child was started")
 				assert.Equal(t, []string{"w:stopped"}, states(s))
 			})
 		})
@@ -1276,15 +1180,15 @@ func TestBadBackoffAdd(t *testing.T) {
 		opt  func() ChildOption
 	}
 	var cases []addCase
-	for _, tc := range boBadShared {
+	for _, tc := range badBackoffOptions {
 		cases = append(cases, addCase{tc.name, func() ChildOption { return tc.opt() }})
 	}
 	cases = append(cases, addCase{"nil predicate", func() ChildOption { return WithRestartIf(nil) }})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := semNew("root")
-				w := newBoWorker()
+				s := newQuiet("root")
+				w := newProbe("w", nil)
 				var err error
 				require.NotPanics(t, func() { err = s.Add("w", w, tc.opt()) })
 				require.ErrorIs(t, err, ErrInvalid, "before Serve")
@@ -1295,8 +1199,8 @@ func TestBadBackoffAdd(t *testing.T) {
 				require.ErrorIs(t, err, ErrInvalid, "while serving")
 				assert.Empty(t, s.Children())
 				synctest.Wait()
-				assert.Zero(t, w.count(), "never started")
-				require.NoError(t, s.Add("ok", newBoWorker()), "the supervisor still works")
+				assert.Zero(t, w.starts(), "never started")
+				require.NoError(t, s.Add("ok", newProbe("ok", nil)), "the supervisor still works")
 				require.NoError(t, sv.stop())
 			})
 		})
@@ -1311,15 +1215,15 @@ func TestBadBackoffEdgesAccepted(t *testing.T) {
 		WithBackoff(ExponentialBackoff{Initial: 1, Max: 1, Multiplier: 1}),
 		WithBackoff(ExponentialBackoff{Initial: time.Second, Max: time.Minute, Multiplier: 2, Jitter: 1}),
 		WithBackoff(&ExponentialBackoff{Initial: time.Second, Max: time.Minute, Multiplier: 2}),
-		WithBackoff(&boSteps{}),
+		WithBackoff(&stepBackoff{}),
 		WithBackoffReset(0),
 	}
 	for i, opt := range good {
 		synctest.Test(t, func(t *testing.T) {
-			s := semNew("root", opt)
-			require.NoError(t, s.Add("w", newBoWorker(), opt), "option %d", i)
+			s := newQuiet("root", opt)
+			require.NoError(t, s.Add("w", newProbe("w", nil), opt), "option %d", i)
 			sv := serveBG(t, s)
-			semServing(t, sv)
+			sv.stillServing(t)
 			require.NoError(t, sv.stop(), "option %d", i)
 		})
 	}
@@ -1329,10 +1233,10 @@ func TestBadBackoffEdgesAccepted(t *testing.T) {
 // rejected like a nil *ExponentialBackoff, instead of panicking later in the
 // supervisor's goroutine.
 func TestBadBackoffTypedNilCustom(t *testing.T) {
-	s := semNew("root")
-	err := s.Add("w", newBoWorker(), WithBackoff((*boValueSteps)(nil)))
+	s := newQuiet("root")
+	err := s.Add("w", newProbe("w", nil), WithBackoff((*fixedBackoff)(nil)))
 	require.ErrorIs(t, err, ErrInvalid)
-	require.ErrorIs(t, semNew("root2", WithBackoff((*boValueSteps)(nil))).Serve(t.Context()), ErrInvalid)
+	require.ErrorIs(t, newQuiet("root2", WithBackoff((*fixedBackoff)(nil))).Serve(t.Context()), ErrInvalid)
 }
 
 // ---------------------------------------------------------------------------
@@ -1342,19 +1246,19 @@ func TestBadBackoffTypedNilCustom(t *testing.T) {
 // failure count and its delays are kept exactly.
 func TestCustomBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := &boSteps{}
-		s := semNew("root", WithBackoff(b), WithIntensity(100, time.Minute))
-		w := newBoWorker()
+		b := &stepBackoff{}
+		s := newQuiet("root", WithBackoff(b), WithIntensity(100, time.Minute))
+		w := newProbe("w", nil)
 		require.NoError(t, s.Add("w", w))
 		sv := serveBG(t, s)
 		for n := 1; n <= 4; n++ {
-			w.fail(t, errBoBoom)
+			w.fail(t, errBoom)
 			d := time.Duration(n) * 100 * time.Millisecond
-			boWaiting(t, s, "w", n, time.Now().Add(d))
-			boAdvance(d - time.Nanosecond)
-			assert.Equal(t, n, w.count())
-			boAdvance(time.Nanosecond)
-			assert.Equal(t, n+1, w.count())
+			requireWaiting(t, s, "w", n, time.Now().Add(d))
+			advance(d - time.Nanosecond)
+			assert.Equal(t, n, w.starts())
+			advance(time.Nanosecond)
+			assert.Equal(t, n+1, w.starts())
 		}
 		assert.Equal(t, []int{1, 2, 3, 4}, b.calls())
 		require.NoError(t, sv.stop())
@@ -1365,16 +1269,16 @@ func TestCustomBackoff(t *testing.T) {
 // restarted at once.
 func TestCustomBackoffNegative(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(100, time.Minute))
-		w := newBoWorker()
-		require.NoError(t, s.Add("w", w, WithBackoff(boNegative{})))
+		s := newQuiet("root", WithIntensity(100, time.Minute))
+		w := newProbe("w", nil)
+		require.NoError(t, s.Add("w", w, WithBackoff(fixedBackoff(-time.Hour))))
 		sv := serveBG(t, s)
 		start := time.Now()
 		for n := 1; n <= 3; n++ {
-			w.fail(t, errBoBoom)
-			assert.Equal(t, n+1, w.count(), "restarted at once")
-			boRunning(t, s, "w")
-			assert.Equal(t, n, semInfo(t, s, "w").Failures)
+			w.fail(t, errBoom)
+			assert.Equal(t, n+1, w.starts(), "restarted at once")
+			requireRunning(t, s, "w")
+			assert.Equal(t, n, childInfo(t, s, "w").Failures)
 		}
 		assert.Zero(t, time.Since(start))
 		require.NoError(t, sv.stop())

@@ -3,6 +3,7 @@ package arbor
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -77,7 +78,7 @@ func TestCallsFromInsideChild(t *testing.T) {
 				case what := <-step:
 					switch what {
 					case "children":
-						results <- errors.New(joinStates(s.Children()))
+						results <- errors.New(strings.Join(states(s), " "))
 					case "add":
 						results <- s.Add("added", newProbe("added", log))
 					case "terminate other":
@@ -125,17 +126,6 @@ func TestCallsFromInsideChild(t *testing.T) {
 		assert.Equal(t, []string{"other:stopped", "added:running"}, states(s))
 		require.NoError(t, sv.stop())
 	})
-}
-
-func joinStates(infos []ChildInfo) string {
-	out := ""
-	for i, c := range infos {
-		if i > 0 {
-			out += " "
-		}
-		out += c.Name + ":" + c.State.String()
-	}
-	return out
 }
 
 // TestSelfTerminateStillBounded: a child that terminates itself but then

@@ -226,8 +226,12 @@ func TestEventsHealthKinds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var got events
 		s := New("root", WithLogger(nil), WithEventHandler(got.handle))
-		b := &beater{every: time.Second, beats: 0, stubborn: true, release: make(chan struct{})}
-		require.NoError(t, s.Add("r", slowStarter("r", newTimeline(), time.Second), WithReadiness(0)))
+		// The first copy of b sends no heartbeat and ignores its cancellation
+		// until released; later copies beat every second.
+		b := newProbe("b", nil).
+			each(copyPlan{beatEvery: time.Second, beats: forever}).
+			firstCopies(copyPlan{ignore: true})
+		require.NoError(t, s.Add("r", slowStarter("r", time.Second), WithReadiness(0)))
 		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second), WithShutdownTimeout(time.Second)))
 		sv := serveBG(t, s)
 		time.Sleep(3 * time.Second) // ready at 1 s, hung at 2 s, stuck at 3 s

@@ -207,13 +207,12 @@ func TestSystemdNotify(t *testing.T) {
 	t.Setenv("WATCHDOG_USEC", "2000000") // pings every second
 	t.Setenv("WATCHDOG_PID", "")
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
 		root := New("root", WithSystemd(), WithLogger(nil))
 		mid := New("mid", WithSystemd(), WithLogger(nil)) // nested: never notifies
 		w := newProbe("w", nil)
 		w.setIgnore(true)
 		require.NoError(t, mid.Add("w", w, WithShutdownTimeout(time.Second)))
-		require.NoError(t, root.Add("db", slowStarter("db", tl, 2500*time.Millisecond), WithReadiness(0)))
+		require.NoError(t, root.Add("db", slowStarter("db", 2500*time.Millisecond), WithReadiness(0)))
 		require.NoError(t, root.Add("mid", mid))
 		sv := serveBG(t, root)
 		assert.Empty(t, recvAll(t, l), "not ready yet")

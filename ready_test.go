@@ -3,7 +3,6 @@ package arbor
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -12,67 +11,28 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// timeline records when (in bubble time since t0) named events happen.
-type timeline struct {
-	t0 time.Time
-	mu sync.Mutex
-	at map[string][]time.Duration
-}
-
-func newTimeline() *timeline { return &timeline{t0: time.Now(), at: map[string][]time.Duration{}} }
-
-func (tl *timeline) mark(ev string) {
-	tl.mu.Lock()
-	tl.at[ev] = append(tl.at[ev], time.Since(tl.t0))
-	tl.mu.Unlock()
-}
-
-func (tl *timeline) get(ev string) []time.Duration {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	return append([]time.Duration(nil), tl.at[ev]...)
-}
-
-// slowStarter is a worker that takes warmup to become ready, then runs until
-// cancelled. A zero warmup never signals readiness.
-func slowStarter(name string, tl *timeline, warmup time.Duration) Worker {
-	return WorkerFunc(func(ctx context.Context) error {
-		tl.mark("start " + name)
-		if warmup > 0 {
-			select {
-			case <-time.After(warmup):
-				tl.mark("ready " + name)
-				Ready(ctx)
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		<-ctx.Done()
-		return ctx.Err()
-	})
-}
-
 // TestReadinessOrdersStarts: with WithReadiness, the next child starts only
 // once the child before it signalled readiness.
 func TestReadinessOrdersStarts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
+		t0 := time.Now()
 		s := New("s", WithLogger(nil))
-		require.NoError(t, s.Add("a", slowStarter("a", tl, 2*time.Second), WithReadiness(0)))
-		require.NoError(t, s.Add("b", slowStarter("b", tl, time.Second), WithReadiness(0)))
-		require.NoError(t, s.Add("c", slowStarter("c", tl, 0)))
+		a, b, c := slowStarter("a", 2*time.Second), slowStarter("b", time.Second), newProbe("c", nil)
+		require.NoError(t, s.Add("a", a, WithReadiness(0)))
+		require.NoError(t, s.Add("b", b, WithReadiness(0)))
+		require.NoError(t, s.Add("c", c))
 		sv := serveBG(t, s)
 		assert.Equal(t, []string{"a:starting", "b:starting", "c:starting"}, states(s), "b and c wait for a")
-		assert.Empty(t, tl.get("start b"))
+		assert.Empty(t, b.startsSince(t0))
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		assert.Equal(t, []string{"a:running", "b:starting", "c:starting"}, states(s))
 		time.Sleep(time.Second)
 		synctest.Wait()
 		assert.Equal(t, []string{"a:running", "b:running", "c:running"}, states(s), "c is ready when it starts")
-		assert.Equal(t, []time.Duration{0}, tl.get("start a"))
-		assert.Equal(t, []time.Duration{2 * time.Second}, tl.get("start b"))
-		assert.Equal(t, []time.Duration{3 * time.Second}, tl.get("start c"))
+		assert.Equal(t, []time.Duration{0}, a.startsSince(t0))
+		assert.Equal(t, []time.Duration{2 * time.Second}, b.startsSince(t0))
+		assert.Equal(t, []time.Duration{3 * time.Second}, c.startsSince(t0))
 		require.NoError(t, sv.stop())
 	})
 }
@@ -80,9 +40,10 @@ func TestReadinessOrdersStarts(t *testing.T) {
 // TestReadinessGroupRestart: a group restart waits for readiness too.
 func TestReadinessGroupRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
+		t0 := time.Now()
 		s := New("s", WithStrategy(OneForAll), WithLogger(nil))
-		require.NoError(t, s.Add("a", slowStarter("a", tl, time.Second), WithReadiness(0)))
+		a := slowStarter("a", time.Second)
+		require.NoError(t, s.Add("a", a, WithReadiness(0)))
 		b := newProbe("b", nil)
 		require.NoError(t, s.Add("b", b))
 		sv := serveBG(t, s)
@@ -100,7 +61,7 @@ func TestReadinessGroupRestart(t *testing.T) {
 		_, _, starts = b.counts()
 		assert.Equal(t, 2, starts)
 		assert.Equal(t, []string{"a:running", "b:running"}, states(s))
-		assert.Equal(t, []time.Duration{0, time.Second}, tl.get("start a"))
+		assert.Equal(t, []time.Duration{0, time.Second}, a.startsSince(t0))
 		require.NoError(t, sv.stop())
 	})
 }
@@ -110,41 +71,26 @@ func TestReadinessGroupRestart(t *testing.T) {
 // the children after it keep waiting.
 func TestStartTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
-		var causes []error
-		var mu sync.Mutex
-		copies := 0
-		a := WorkerFunc(func(ctx context.Context) error {
-			mu.Lock()
-			copies++
-			n := copies
-			mu.Unlock()
-			tl.mark("start a")
-			if n > 1 {
-				Ready(ctx) // the second copy comes up at once
-			}
-			<-ctx.Done()
-			mu.Lock()
-			causes = append(causes, context.Cause(ctx))
-			mu.Unlock()
-			return ctx.Err()
-		})
+		t0 := time.Now()
+		// The first copy of a never signals readiness; the second comes up
+		// at once.
+		a := newProbe("a", nil).each(copyPlan{ready: true}).firstCopies(copyPlan{})
+		b := newProbe("b", nil)
 		s := New("s", WithLogger(nil))
 		require.NoError(t, s.Add("a", a, WithReadiness(3*time.Second)))
-		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
+		require.NoError(t, s.Add("b", b))
 		sv := serveBG(t, s)
 		time.Sleep(3 * time.Second)
 		synctest.Wait()
-		assert.Equal(t, []time.Duration{0, 3 * time.Second}, tl.get("start a"))
-		assert.Equal(t, []time.Duration{3 * time.Second}, tl.get("start b"), "b starts once the restarted a is ready")
+		assert.Equal(t, []time.Duration{0, 3 * time.Second}, a.startsSince(t0))
+		assert.Equal(t, []time.Duration{3 * time.Second}, b.startsSince(t0), "b starts once the restarted a is ready")
 		info := s.Children()[0]
 		assert.Equal(t, Running, info.State)
 		assert.Equal(t, 1, info.Restarts)
 		require.ErrorIs(t, info.LastError, ErrStartTimeout)
-		mu.Lock()
+		causes := a.causesSeen()
 		require.Len(t, causes, 1)
 		require.ErrorIs(t, causes[0], ErrStartTimeout)
-		mu.Unlock()
 		require.NoError(t, sv.stop())
 	})
 }
@@ -153,15 +99,16 @@ func TestStartTimeout(t *testing.T) {
 // at every start until the intensity is exceeded; the error says why.
 func TestStartTimeoutExhaustsIntensity(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
+		t0 := time.Now()
 		s := New("s", WithIntensity(2, time.Minute), WithLogger(nil))
-		require.NoError(t, s.Add("a", slowStarter("a", tl, 0), WithReadiness(time.Second)))
-		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
+		a, b := newProbe("a", nil), newProbe("b", nil)
+		require.NoError(t, s.Add("a", a, WithReadiness(time.Second)))
+		require.NoError(t, s.Add("b", b))
 		err := s.Serve(t.Context())
 		require.ErrorIs(t, err, ErrIntensityExceeded)
 		require.ErrorIs(t, err, ErrStartTimeout)
-		assert.Len(t, tl.get("start a"), 3)
-		assert.Empty(t, tl.get("start b"), "b never starts: a was never ready")
+		assert.Len(t, a.startsSince(t0), 3)
+		assert.Empty(t, b.startsSince(t0), "b never starts: a was never ready")
 	})
 }
 
@@ -169,11 +116,12 @@ func TestStartTimeoutExhaustsIntensity(t *testing.T) {
 // readiness, Children, Terminate, Remove, Restart and shutdown all work.
 func TestReadinessWaitStaysResponsive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
+		t0 := time.Now()
 		s := New("s", WithLogger(nil))
-		require.NoError(t, s.Add("a", slowStarter("a", tl, 0), WithReadiness(0)))
-		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
-		require.NoError(t, s.Add("c", slowStarter("c", tl, 0)))
+		a, b, c := newProbe("a", nil), newProbe("b", nil), newProbe("c", nil)
+		require.NoError(t, s.Add("a", a, WithReadiness(0)))
+		require.NoError(t, s.Add("b", b))
+		require.NoError(t, s.Add("c", c))
 		sv := serveBG(t, s)
 		assert.Equal(t, []string{"a:starting", "b:starting", "c:starting"}, states(s))
 		require.NoError(t, s.Terminate(context.Background(), "b"), "a queued child stops at once")
@@ -185,8 +133,8 @@ func TestReadinessWaitStaysResponsive(t *testing.T) {
 		require.NoError(t, s.Terminate(context.Background(), "a"), "stopping the child waited for lets the others start")
 		synctest.Wait()
 		assert.Equal(t, []string{"a:stopped", "b:running"}, states(s))
-		assert.Len(t, tl.get("start b"), 1)
-		assert.Empty(t, tl.get("start c"))
+		assert.Len(t, b.startsSince(t0), 1)
+		assert.Empty(t, c.startsSince(t0))
 		require.NoError(t, s.Restart("a"))
 		synctest.Wait()
 		assert.Equal(t, []string{"a:starting", "b:running"}, states(s))
@@ -199,13 +147,14 @@ func TestReadinessWaitStaysResponsive(t *testing.T) {
 // start once shutdown begins.
 func TestReadinessShutdownDropsQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
+		t0 := time.Now()
 		s := New("s", WithLogger(nil))
-		require.NoError(t, s.Add("a", slowStarter("a", tl, time.Hour), WithReadiness(0)))
-		require.NoError(t, s.Add("b", slowStarter("b", tl, 0), WithRestart(Temporary)))
+		b := newProbe("b", nil)
+		require.NoError(t, s.Add("a", slowStarter("a", time.Hour), WithReadiness(0)))
+		require.NoError(t, s.Add("b", b, WithRestart(Temporary)))
 		sv := serveBG(t, s)
 		require.NoError(t, sv.stop())
-		assert.Empty(t, tl.get("start b"))
+		assert.Empty(t, b.startsSince(t0))
 		assert.Equal(t, []string{"a:stopped"}, states(s), "the temporary child is forgotten")
 	})
 }
@@ -227,7 +176,7 @@ func TestReadyDerivedContexts(t *testing.T) {
 			return nil
 		})
 		require.NoError(t, s.Add("a", w, WithReadiness(0)))
-		require.NoError(t, s.Add("b", slowStarter("b", newTimeline(), 0)))
+		require.NoError(t, s.Add("b", newProbe("b", nil)))
 		sv := serveBG(t, s)
 		assert.Equal(t, []string{"a:running", "b:running"}, states(s))
 		require.NoError(t, sv.stop())
@@ -238,19 +187,20 @@ func TestReadyDerivedContexts(t *testing.T) {
 // children are ready, and a parent can wait for it.
 func TestNestedSupervisorReady(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
+		t0 := time.Now()
 		db := New("db", WithLogger(nil))
-		require.NoError(t, db.Add("conn", slowStarter("conn", tl, 2*time.Second), WithReadiness(0)))
-		require.NoError(t, db.Add("cache", slowStarter("cache", tl, 0)))
+		require.NoError(t, db.Add("conn", slowStarter("conn", 2*time.Second), WithReadiness(0)))
+		require.NoError(t, db.Add("cache", newProbe("cache", nil)))
 		root := New("root", WithLogger(nil))
+		api := newProbe("api", nil)
 		require.NoError(t, root.Add("db", db, WithReadiness(0)))
-		require.NoError(t, root.Add("api", slowStarter("api", tl, 0)))
+		require.NoError(t, root.Add("api", api))
 		sv := serveBG(t, root)
 		assert.Equal(t, []string{"db:starting", "api:starting"}, states(root))
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		assert.Equal(t, []string{"db:running", "api:running"}, states(root))
-		assert.Equal(t, []time.Duration{2 * time.Second}, tl.get("start api"))
+		assert.Equal(t, []time.Duration{2 * time.Second}, api.startsSince(t0))
 		require.NoError(t, sv.stop())
 	})
 }
@@ -259,12 +209,11 @@ func TestNestedSupervisorReady(t *testing.T) {
 // does not wait for a nested supervisor, but still shows it Starting.
 func TestNestedSupervisorTrackedWithoutWaiting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
 		db := New("db", WithLogger(nil))
-		require.NoError(t, db.Add("conn", slowStarter("conn", tl, time.Second), WithReadiness(0)))
+		require.NoError(t, db.Add("conn", slowStarter("conn", time.Second), WithReadiness(0)))
 		root := New("root", WithLogger(nil))
 		require.NoError(t, root.Add("db", db))
-		require.NoError(t, root.Add("api", slowStarter("api", tl, 0)))
+		require.NoError(t, root.Add("api", newProbe("api", nil)))
 		sv := serveBG(t, root)
 		assert.Equal(t, []string{"db:starting", "api:running"}, states(root))
 		time.Sleep(time.Second)
@@ -274,68 +223,17 @@ func TestNestedSupervisorTrackedWithoutWaiting(t *testing.T) {
 	})
 }
 
-// beater is a worker that sends heartbeats every every until beats run out
-// (forever when beats < 0), then goes silent; it returns when cancelled
-// unless stubborn, in which case it returns only when released.
-type beater struct {
-	every    time.Duration
-	beats    int
-	stubborn bool
-	release  chan struct{}
-
-	mu     sync.Mutex
-	starts int
-	causes []error
-}
-
-func (b *beater) Serve(ctx context.Context) error {
-	b.mu.Lock()
-	b.starts++
-	first := b.starts == 1
-	b.mu.Unlock()
-	n := b.beats
-	if !first {
-		n = -1 // later copies are healthy
-	}
-	t := time.NewTicker(b.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			b.mu.Lock()
-			b.causes = append(b.causes, context.Cause(ctx))
-			b.mu.Unlock()
-			if b.stubborn && first {
-				<-b.release
-			}
-			return ctx.Err()
-		case <-t.C:
-			if n != 0 {
-				Heartbeat(ctx)
-				n--
-			}
-		}
-	}
-}
-
-func (b *beater) state() (int, []error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.starts, append([]error(nil), b.causes...)
-}
-
 // TestHeartbeatNotFiring: a child that beats within its period is left alone.
 func TestHeartbeatNotFiring(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := &beater{every: 900 * time.Millisecond, beats: -1}
+		b := newProbe("b", nil).each(copyPlan{beatEvery: 900 * time.Millisecond, beats: forever})
 		s := New("s", WithLogger(nil))
 		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second)))
 		sv := serveBG(t, s)
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		starts, causes := b.state()
-		assert.Equal(t, 1, starts)
-		assert.Empty(t, causes)
+		assert.Equal(t, 1, b.starts())
+		assert.Empty(t, b.causesSeen())
 		require.NoError(t, sv.stop())
 	})
 }
@@ -345,20 +243,22 @@ func TestHeartbeatNotFiring(t *testing.T) {
 // restarted; the new copy beats again and is left alone.
 func TestHeartbeatFires(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := &beater{every: 500 * time.Millisecond, beats: 3}
+		// Every copy beats every 0.5 s, but the first one only three times.
+		b := newProbe("b", nil).
+			each(copyPlan{beatEvery: 500 * time.Millisecond, beats: forever}).
+			firstCopies(copyPlan{beatEvery: 500 * time.Millisecond, beats: 3})
 		s := New("s", WithLogger(nil))
 		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second)))
 		sv := serveBG(t, s)
 		// Beats at 0.5, 1.0 and 1.5 s; the watchdog fires at 2.5 s.
 		time.Sleep(2499 * time.Millisecond)
 		synctest.Wait()
-		starts, causes := b.state()
-		require.Equal(t, 1, starts)
-		require.Empty(t, causes)
+		require.Equal(t, 1, b.starts())
+		require.Empty(t, b.causesSeen())
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		starts, causes = b.state()
-		require.Equal(t, 2, starts)
+		require.Equal(t, 2, b.starts())
+		causes := b.causesSeen()
 		require.Len(t, causes, 1)
 		require.ErrorIs(t, causes[0], ErrHung)
 		info := s.Children()[0]
@@ -367,8 +267,7 @@ func TestHeartbeatFires(t *testing.T) {
 		require.ErrorIs(t, info.LastError, ErrHung)
 		time.Sleep(time.Minute) // heartbeats resumed with the new copy
 		synctest.Wait()
-		starts, _ = b.state()
-		assert.Equal(t, 2, starts)
+		assert.Equal(t, 2, b.starts())
 		require.NoError(t, sv.stop())
 	})
 }
@@ -377,18 +276,7 @@ func TestHeartbeatFires(t *testing.T) {
 // becomes ready, not when it starts.
 func TestHeartbeatWatchStartsAtReadiness(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var cause error
-		w := WorkerFunc(func(ctx context.Context) error {
-			select { // a long start without heartbeats
-			case <-time.After(5 * time.Second):
-			case <-ctx.Done():
-				return nil
-			}
-			Ready(ctx)
-			<-ctx.Done()
-			cause = context.Cause(ctx)
-			return nil
-		})
+		w := slowStarter("w", 5*time.Second) // a long start without heartbeats
 		s := New("s", WithLogger(nil))
 		require.NoError(t, s.Add("w", w, WithReadiness(0), WithHeartbeat(time.Second)))
 		sv := serveBG(t, s)
@@ -397,7 +285,7 @@ func TestHeartbeatWatchStartsAtReadiness(t *testing.T) {
 		assert.Equal(t, []string{"w:running"}, states(s))
 		time.Sleep(time.Millisecond)
 		synctest.Wait()
-		require.ErrorIs(t, cause, ErrHung)
+		require.ErrorIs(t, w.lastCause(), ErrHung)
 		require.NoError(t, sv.stop())
 	})
 }
@@ -407,7 +295,11 @@ func TestHeartbeatWatchStartsAtReadiness(t *testing.T) {
 // restarted once it returns.
 func TestHeartbeatHungThenStuck(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := &beater{every: time.Second, beats: 0, stubborn: true, release: make(chan struct{})}
+		// The first copy sends no heartbeat and ignores its cancellation
+		// until released; later copies beat every second.
+		b := newProbe("b", nil).
+			each(copyPlan{beatEvery: time.Second, beats: forever}).
+			firstCopies(copyPlan{ignore: true})
 		s := New("s", WithLogger(nil))
 		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second), WithShutdownTimeout(2*time.Second)))
 		sv := serveBG(t, s)
@@ -424,12 +316,10 @@ func TestHeartbeatHungThenStuck(t *testing.T) {
 		assert.False(t, h.Live)
 		assert.Equal(t, Check{Path: "s/b", Reason: "stuck", Err: h.Checks[1].Err}, h.Checks[1])
 		require.ErrorIs(t, h.Checks[1].Err, ErrStuck)
-		starts, _ := b.state()
-		assert.Equal(t, 1, starts, "no second copy while the first runs")
+		assert.Equal(t, 1, b.starts(), "no second copy while the first runs")
 		close(b.release)
 		synctest.Wait()
-		starts, _ = b.state()
-		assert.Equal(t, 2, starts)
+		assert.Equal(t, 2, b.starts())
 		info := s.Children()[0]
 		assert.Equal(t, Running, info.State)
 		require.ErrorIs(t, info.LastError, ErrHung)
@@ -442,7 +332,7 @@ func TestHeartbeatHungThenStuck(t *testing.T) {
 // intensity like any failure.
 func TestHeartbeatCountsAgainstIntensity(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		w := WorkerFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+		w := newProbe("w", nil)
 		s := New("s", WithIntensity(2, time.Minute), WithLogger(nil))
 		require.NoError(t, s.Add("w", w, WithHeartbeat(time.Second)))
 		start := time.Now()
@@ -456,7 +346,10 @@ func TestHeartbeatCountsAgainstIntensity(t *testing.T) {
 // TestHeartbeatWithBackoff: a hang is a failure that backoff delays.
 func TestHeartbeatWithBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := &beater{every: time.Second, beats: 0}
+		// The first copy sends no heartbeat; later copies beat every second.
+		b := newProbe("b", nil).
+			each(copyPlan{beatEvery: time.Second, beats: forever}).
+			firstCopies(copyPlan{})
 		s := New("s", WithLogger(nil), WithBackoff(ConstantBackoff(5*time.Second)))
 		require.NoError(t, s.Add("b", b, WithHeartbeat(time.Second)))
 		sv := serveBG(t, s)
@@ -486,17 +379,15 @@ func TestReadinessOptionsInvalid(t *testing.T) {
 // readiness cannot make its nested supervisor ready by calling Ready.
 func TestReadyCannotReachGrandparent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
 		mid := New("mid", WithLogger(nil))
-		require.NoError(t, mid.Add("eager", WorkerFunc(func(ctx context.Context) error {
-			Ready(ctx) // not asked to: no effect, neither here nor above
-			<-ctx.Done()
-			return nil
-		})))
-		require.NoError(t, mid.Add("slow", slowStarter("slow", tl, time.Hour), WithReadiness(0)))
+		// eager signals readiness at once, though not asked to: no effect,
+		// neither here nor above.
+		eager := newProbe("eager", nil).each(copyPlan{ready: true})
+		require.NoError(t, mid.Add("eager", eager))
+		require.NoError(t, mid.Add("slow", slowStarter("slow", time.Hour), WithReadiness(0)))
 		root := New("root", WithLogger(nil))
 		require.NoError(t, root.Add("mid", mid, WithReadiness(0)))
-		require.NoError(t, root.Add("after", slowStarter("after", tl, 0)))
+		require.NoError(t, root.Add("after", newProbe("after", nil)))
 		sv := serveBG(t, root)
 		assert.Equal(t, []string{"mid:starting", "after:starting"}, states(root))
 		assert.Equal(t, []string{"eager:running", "slow:starting"}, states(mid))
@@ -508,15 +399,16 @@ func TestReadyCannotReachGrandparent(t *testing.T) {
 // readiness starts after it; Add itself returns at once.
 func TestReadinessAddWhileWaiting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
+		t0 := time.Now()
 		s := New("s", WithLogger(nil))
-		require.NoError(t, s.Add("a", slowStarter("a", tl, time.Second), WithReadiness(0)))
+		require.NoError(t, s.Add("a", slowStarter("a", time.Second), WithReadiness(0)))
 		sv := serveBG(t, s)
-		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
+		b := newProbe("b", nil)
+		require.NoError(t, s.Add("b", b))
 		assert.Equal(t, []string{"a:starting", "b:starting"}, states(s))
 		time.Sleep(time.Second)
 		synctest.Wait()
-		assert.Equal(t, []time.Duration{time.Second}, tl.get("start b"))
+		assert.Equal(t, []time.Duration{time.Second}, b.startsSince(t0))
 		require.NoError(t, sv.stop())
 	})
 }
@@ -526,24 +418,24 @@ func TestReadinessAddWhileWaiting(t *testing.T) {
 // group in order; a queued temporary child is dropped.
 func TestReadinessRestForOneQueued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
+		t0 := time.Now()
 		s := New("s", WithStrategy(RestForOne), WithLogger(nil))
-		a := newProbe("a", nil)
+		a, b, c, tmp := newProbe("a", nil), slowStarter("b", time.Second), newProbe("c", nil), newProbe("t", nil)
 		require.NoError(t, s.Add("a", a))
-		require.NoError(t, s.Add("b", slowStarter("b", tl, time.Second), WithReadiness(0)))
-		require.NoError(t, s.Add("c", slowStarter("c", tl, 0)))
-		require.NoError(t, s.Add("t", slowStarter("t", tl, 0), WithRestart(Temporary)))
+		require.NoError(t, s.Add("b", b, WithReadiness(0)))
+		require.NoError(t, s.Add("c", c))
+		require.NoError(t, s.Add("t", tmp, WithRestart(Temporary)))
 		sv := serveBG(t, s)
 		assert.Equal(t, []string{"a:running", "b:starting", "c:starting", "t:starting"}, states(s))
 		a.exit <- errors.New("boom")
 		synctest.Wait()
 		assert.Equal(t, []string{"a:running", "b:starting", "c:starting"}, states(s))
-		assert.Equal(t, []time.Duration{0, 0}, tl.get("start b"), "b was stopped and started again")
+		assert.Equal(t, []time.Duration{0, 0}, b.startsSince(t0), "b was stopped and started again")
 		time.Sleep(time.Second)
 		synctest.Wait()
 		assert.Equal(t, []string{"a:running", "b:running", "c:running"}, states(s))
-		assert.Equal(t, []time.Duration{time.Second}, tl.get("start c"))
-		assert.Empty(t, tl.get("start t"))
+		assert.Equal(t, []time.Duration{time.Second}, c.startsSince(t0))
+		assert.Empty(t, tmp.startsSince(t0))
 		require.NoError(t, sv.stop())
 	})
 }
@@ -553,12 +445,12 @@ func TestReadinessRestForOneQueued(t *testing.T) {
 // behind it go on.
 func TestReadinessStuckStartReleasesQueue(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tl := newTimeline()
-		a := newProbe("a", nil)
+		t0 := time.Now()
+		a, b := newProbe("a", nil), newProbe("b", nil)
 		a.setIgnore(true)
 		s := New("s", WithLogger(nil))
 		require.NoError(t, s.Add("a", a, WithReadiness(time.Second), WithShutdownTimeout(2*time.Second)))
-		require.NoError(t, s.Add("b", slowStarter("b", tl, 0)))
+		require.NoError(t, s.Add("b", b))
 		sv := serveBG(t, s)
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -566,7 +458,7 @@ func TestReadinessStuckStartReleasesQueue(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 		assert.Equal(t, []string{"a:stuck", "b:running"}, states(s))
-		assert.Equal(t, []time.Duration{3 * time.Second}, tl.get("start b"))
+		assert.Equal(t, []time.Duration{3 * time.Second}, b.startsSince(t0))
 		a.setIgnore(false) // for the next copy
 		close(a.release)   // returns: its start-timeout failure restarts it
 		synctest.Wait()

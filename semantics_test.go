@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
-	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,225 +13,22 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// This file checks the supervisor against the OTP semantics of
-// /work/shared/reference/otp-semantics.md sections 1.4-1.9: restart policies,
-// strategies, restart intensity, significant children, bad input, start order
-// and contexts. Every test runs in a synctest bubble with fake time.
+// This file checks the supervisor against the semantics of Erlang/OTP's
+// supervisors as OTP's documentation states them (the reference manual of
+// the supervisor module, and the Supervisor Behaviour chapter of OTP Design
+// Principles): restart policies, strategies, restart intensity, significant
+// children, bad input, start order and contexts. Every test runs in a
+// synctest bubble with fake time.
 
 // ---------------------------------------------------------------------------
-// Helpers (prefixed sem to keep clear of other test files).
+// Helpers. The fake worker (probe) and the shared helpers are in
+// harness_test.go.
 
-// semNew returns a supervisor that logs nothing.
-func semNew(name string, opts ...Option) *Supervisor {
-	return New(name, append([]Option{WithLogger(nil)}, opts...)...)
-}
-
-// semAdd adds probes to s under their own names, with default options.
-func semAdd(t *testing.T, s *Supervisor, ps ...*probe) {
+// addProbes adds probes to s under their own names, with default options.
+func addProbes(t *testing.T, s *Supervisor, ps ...*probe) {
 	t.Helper()
 	for _, p := range ps {
 		require.NoError(t, s.Add(p.name, p))
-	}
-}
-
-// semStarts returns how many copies of p were started.
-func semStarts(p *probe) int {
-	_, _, starts := p.counts()
-	return starts
-}
-
-// semServing fails the test if Serve has returned.
-func semServing(t *testing.T, sv *served) {
-	t.Helper()
-	select {
-	case err := <-sv.done:
-		sv.done <- err // keep it for whoever waits
-		t.Fatalf("Serve returned %v; it should still serve", err)
-	default:
-	}
-}
-
-// semReturned waits for Serve to return by itself (without cancelling its
-// context) and returns its result. It fails the test if Serve is still
-// running once the bubble is idle.
-func semReturned(t *testing.T, sv *served) error {
-	t.Helper()
-	synctest.Wait()
-	select {
-	case err := <-sv.done:
-		sv.cancel()
-		return err
-	default:
-	}
-	t.Fatalf("Serve is still running; it should have returned by itself")
-	return nil
-}
-
-// semInfo returns the ChildInfo of the named child, failing if it is absent.
-func semInfo(t *testing.T, s *Supervisor, name string) ChildInfo {
-	t.Helper()
-	for _, c := range s.Children() {
-		if c.Name == name {
-			return c
-		}
-	}
-	t.Fatalf("no child %q in %v", name, states(s))
-	return ChildInfo{}
-}
-
-// semNames returns the children's names in the order Children lists them.
-func semNames(s *Supervisor) []string {
-	var out []string
-	for _, c := range s.Children() {
-		out = append(out, c.Name)
-	}
-	return out
-}
-
-// semRestarts returns the Restarts counter of every child, by name.
-func semRestarts(s *Supervisor) map[string]int {
-	out := map[string]int{}
-	for _, c := range s.Children() {
-		out[c.Name] = c.Restarts
-	}
-	return out
-}
-
-// semOrder records the events of probes (their eventLog) together with the
-// order in which the supervisor launched their copies.
-//
-// The supervisor starts children one after another, but each in its own
-// goroutine, so the order in which the probes' first lines run (and log
-// "start x") is up to the Go scheduler: the raw eventLog lists simultaneous
-// starts in any order. The order of launch is fixed: the supervisor reports
-// each launch as an EventChildStarted or EventChildRestarted, in order, to
-// an event handler semOrder adds. take puts the "start" events of the log in
-// launch order, keeping their positions among the other events, which the
-// supervisor orders itself (it waits for each stop, and starts a group only
-// after its stops).
-type semOrder struct {
-	s   *Supervisor
-	log *eventLog
-
-	mu       sync.Mutex
-	launches []string // since the last take
-}
-
-// newSemOrder watches s's launches; call it before s serves.
-func newSemOrder(s *Supervisor) *semOrder {
-	o := &semOrder{s: s, log: &eventLog{}}
-	s.cfg.handlers = append(s.cfg.handlers, func(e Event) {
-		if e.Supervisor == s.name && (e.Kind == EventChildStarted || e.Kind == EventChildRestarted) {
-			o.mu.Lock()
-			o.launches = append(o.launches, e.Child)
-			o.mu.Unlock()
-		}
-	})
-	return o
-}
-
-// probe returns a probe that logs into o.
-func (o *semOrder) probe(name string) *probe { return newProbe(name, o.log) }
-
-// add adds p to the supervisor under its name.
-func (o *semOrder) add(t *testing.T, p *probe, opts ...ChildOption) {
-	t.Helper()
-	require.NoError(t, o.s.Add(p.name, p, opts...))
-}
-
-// take returns the events since the last take, "start" events in launch
-// order, and forgets them. Call it when the bubble is idle.
-func (o *semOrder) take(t *testing.T) []string {
-	t.Helper()
-	events := o.log.take()
-	o.mu.Lock()
-	ls := o.launches
-	o.launches = nil
-	o.mu.Unlock()
-	var launched, logged []string
-	for _, name := range ls {
-		launched = append(launched, "start "+name)
-	}
-	for _, e := range events {
-		if strings.HasPrefix(e, "start ") {
-			logged = append(logged, e)
-		}
-	}
-	require.ElementsMatch(t, launched, logged, "every launched copy logged its start")
-	i := 0
-	for k, e := range events {
-		if strings.HasPrefix(e, "start ") {
-			events[k] = launched[i]
-			i++
-		}
-	}
-	return events
-}
-
-// semCmd is a worker that runs, in its own goroutine, the functions the test
-// sends it and returns what they return; it returns ctx.Err() when stopped.
-// It lets a test make a worker panic, call runtime.Goexit, or return any
-// error by itself.
-type semCmd struct {
-	mu     sync.Mutex
-	starts int
-	do     chan func() error
-}
-
-func newSemCmd() *semCmd { return &semCmd{do: make(chan func() error)} }
-
-func (w *semCmd) Serve(ctx context.Context) error {
-	w.mu.Lock()
-	w.starts++
-	w.mu.Unlock()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case f := <-w.do:
-		return f()
-	}
-}
-
-func (w *semCmd) startCount() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.starts
-}
-
-// semCtxProbe is a probe that also hands each copy's context to the test.
-type semCtxProbe struct {
-	p    *probe
-	ctxs chan context.Context
-}
-
-func newSemCtxProbe(name string, log *eventLog) *semCtxProbe {
-	return &semCtxProbe{p: newProbe(name, log), ctxs: make(chan context.Context, 16)}
-}
-
-func (w *semCtxProbe) Serve(ctx context.Context) error {
-	w.ctxs <- ctx
-	return w.p.Serve(ctx)
-}
-
-// semServeNow runs s.Serve and requires it to return without any time
-// passing and without the bubble having to wait: a bad configuration must be
-// reported at once.
-func semServeNow(t *testing.T, s *Supervisor) error {
-	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	start := time.Now()
-	go func() { done <- s.Serve(ctx) }()
-	select {
-	case err := <-done:
-		assert.Zero(t, time.Since(start), "Serve returned at once")
-		return err
-	case <-time.After(time.Hour):
-		cancel()
-		<-done
-		t.Fatalf("Serve did not return at once")
-		return nil
 	}
 }
 
@@ -244,8 +39,8 @@ func semServeNow(t *testing.T, s *Supervisor) error {
 // exited is restarted; its siblings keep running the same copy.
 func TestStrategyOneForOneRestartsOnlyExited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
-		o := newSemOrder(s)
+		s := newQuiet("root")
+		o := watchLaunches(s)
 		a, b, c := o.probe("a"), o.probe("b"), o.probe("c")
 		o.add(t, a)
 		o.add(t, b)
@@ -257,13 +52,13 @@ func TestStrategyOneForOneRestartsOnlyExited(t *testing.T) {
 		b.exit <- boom
 		synctest.Wait()
 		assert.Equal(t, []string{"exit b", "start b"}, o.take(t))
-		assert.Equal(t, 1, semStarts(a), "a is the same copy")
-		assert.Equal(t, 2, semStarts(b))
-		assert.Equal(t, 1, semStarts(c), "c is the same copy")
+		assert.Equal(t, 1, a.starts(), "a is the same copy")
+		assert.Equal(t, 2, b.starts())
+		assert.Equal(t, 1, c.starts(), "c is the same copy")
 		assert.Equal(t, []string{"a:running", "b:running", "c:running"}, states(s))
-		assert.Equal(t, map[string]int{"a": 0, "b": 1, "c": 0}, semRestarts(s))
-		assert.ErrorIs(t, semInfo(t, s, "b").LastError, boom)
-		assert.NoError(t, semInfo(t, s, "a").LastError)
+		assert.Equal(t, map[string]int{"a": 0, "b": 1, "c": 0}, restartCounts(s))
+		assert.ErrorIs(t, childInfo(t, s, "b").LastError, boom)
+		assert.NoError(t, childInfo(t, s, "a").LastError)
 
 		require.NoError(t, sv.stop())
 		assert.Equal(t, []string{"stop c", "stop b", "stop a"}, o.take(t))
@@ -275,8 +70,8 @@ func TestStrategyOneForOneRestartsOnlyExited(t *testing.T) {
 // start order.
 func TestStrategyOneForAllOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithStrategy(OneForAll))
-		o := newSemOrder(s)
+		s := newQuiet("root", WithStrategy(OneForAll))
+		o := watchLaunches(s)
 		a, b, c := o.probe("a"), o.probe("b"), o.probe("c")
 		o.add(t, a)
 		o.add(t, b)
@@ -295,10 +90,10 @@ func TestStrategyOneForAllOrder(t *testing.T) {
 			assert.Equal(t, 2, starts, p.name)
 		}
 		assert.Equal(t, []string{"a:running", "b:running", "c:running"}, states(s))
-		assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, semRestarts(s))
-		assert.ErrorIs(t, semInfo(t, s, "b").LastError, boom)
-		assert.NoError(t, semInfo(t, s, "a").LastError, "being stopped by a group restart is no failure")
-		assert.NoError(t, semInfo(t, s, "c").LastError, "being stopped by a group restart is no failure")
+		assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, restartCounts(s))
+		assert.ErrorIs(t, childInfo(t, s, "b").LastError, boom)
+		assert.NoError(t, childInfo(t, s, "a").LastError, "being stopped by a group restart is no failure")
+		assert.NoError(t, childInfo(t, s, "c").LastError, "being stopped by a group restart is no failure")
 
 		// The first child failing gives the same whole-group restart.
 		a.exit <- boom
@@ -312,8 +107,8 @@ func TestStrategyOneForAllOrder(t *testing.T) {
 // by a group restart and removed, never started again.
 func TestStrategyOneForAllTemporarySiblingRemoved(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithStrategy(OneForAll))
-		o := newSemOrder(s)
+		s := newQuiet("root", WithStrategy(OneForAll))
+		o := watchLaunches(s)
 		a, tmp, c := o.probe("a"), o.probe("tmp"), o.probe("c")
 		o.add(t, a)
 		o.add(t, tmp, WithRestart(Temporary))
@@ -325,7 +120,7 @@ func TestStrategyOneForAllTemporarySiblingRemoved(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []string{"exit a", "stop c", "stop tmp", "start a", "start c"}, o.take(t))
 		assert.Equal(t, []string{"a:running", "c:running"}, states(s), "tmp is gone")
-		assert.Equal(t, 1, semStarts(tmp))
+		assert.Equal(t, 1, tmp.starts())
 		require.ErrorIs(t, s.Restart("tmp"), ErrNotFound)
 		require.NoError(t, sv.stop())
 	})
@@ -336,8 +131,8 @@ func TestStrategyOneForAllTemporarySiblingRemoved(t *testing.T) {
 // exited normally and a child stopped with Terminate.
 func TestStrategyOneForAllStartsStoppedSiblings(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithStrategy(OneForAll))
-		o := newSemOrder(s)
+		s := newQuiet("root", WithStrategy(OneForAll))
+		o := watchLaunches(s)
 		a, b, c, d := o.probe("a"), o.probe("b"), o.probe("c"), o.probe("d")
 		o.add(t, a)
 		o.add(t, b, WithRestart(Transient))
@@ -356,8 +151,8 @@ func TestStrategyOneForAllStartsStoppedSiblings(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []string{"exit a", "stop d", "start a", "start b", "start c", "start d"}, o.take(t))
 		assert.Equal(t, []string{"a:running", "b:running", "c:running", "d:running"}, states(s))
-		assert.Equal(t, 2, semStarts(b))
-		assert.Equal(t, 2, semStarts(c))
+		assert.Equal(t, 2, b.starts())
+		assert.Equal(t, 2, c.starts())
 		require.NoError(t, sv.stop())
 	})
 }
@@ -368,7 +163,7 @@ func TestStrategyOneForAllStartsStoppedSiblings(t *testing.T) {
 func TestStrategyOneForAllNoGroupRestartWithoutRestart(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		log := &eventLog{}
-		s := semNew("root", WithStrategy(OneForAll))
+		s := newQuiet("root", WithStrategy(OneForAll))
 		a, tr, tmp, c := newProbe("a", log), newProbe("tr", log), newProbe("tmp", log), newProbe("c", log)
 		require.NoError(t, s.Add("a", a))
 		require.NoError(t, s.Add("tr", tr, WithRestart(Transient)))
@@ -383,8 +178,8 @@ func TestStrategyOneForAllNoGroupRestartWithoutRestart(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []string{"exit tr", "exit tmp"}, log.take(), "nobody was stopped or started")
 		assert.Equal(t, []string{"a:running", "tr:stopped", "c:running"}, states(s))
-		assert.Equal(t, 1, semStarts(a))
-		assert.Equal(t, 1, semStarts(c))
+		assert.Equal(t, 1, a.starts())
+		assert.Equal(t, 1, c.starts())
 		require.NoError(t, sv.stop())
 	})
 }
@@ -394,8 +189,8 @@ func TestStrategyOneForAllNoGroupRestartWithoutRestart(t *testing.T) {
 // running or stopped, are untouched. Temporary children after it are removed.
 func TestStrategyRestForOne(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithStrategy(RestForOne))
-		o := newSemOrder(s)
+		s := newQuiet("root", WithStrategy(RestForOne))
+		o := watchLaunches(s)
 		a, b, c, tmp, d := o.probe("a"), o.probe("b"), o.probe("c"), o.probe("tmp"), o.probe("d")
 		o.add(t, a, WithRestart(Transient))
 		o.add(t, b)
@@ -411,9 +206,9 @@ func TestStrategyRestForOne(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []string{"exit c", "stop d", "stop tmp", "start c", "start d"}, o.take(t))
 		assert.Equal(t, []string{"a:stopped", "b:running", "c:running", "d:running"}, states(s))
-		assert.Equal(t, 1, semStarts(a), "an earlier stopped child is not started")
-		assert.Equal(t, 1, semStarts(b), "an earlier running child keeps its copy")
-		assert.Equal(t, map[string]int{"a": 0, "b": 0, "c": 1, "d": 1}, semRestarts(s))
+		assert.Equal(t, 1, a.starts(), "an earlier stopped child is not started")
+		assert.Equal(t, 1, b.starts(), "an earlier running child keeps its copy")
+		assert.Equal(t, map[string]int{"a": 0, "b": 0, "c": 1, "d": 1}, restartCounts(s))
 
 		// The last child failing restarts it alone.
 		d.exit <- errors.New("boom")
@@ -436,23 +231,23 @@ func TestStrategyGroupRestartCountsOnce(t *testing.T) {
 		t.Run(st.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				log := &eventLog{}
-				s := semNew("root", WithStrategy(st), WithIntensity(1, time.Minute))
+				s := newQuiet("root", WithStrategy(st), WithIntensity(1, time.Minute))
 				a, b, c := newProbe("a", log), newProbe("b", log), newProbe("c", log)
-				semAdd(t, s, a, b, c)
+				addProbes(t, s, a, b, c)
 				sv := serveBG(t, s)
 				log.take()
 
 				a.exit <- errors.New("first")
 				synctest.Wait()
-				semServing(t, sv)
+				sv.stillServing(t)
 				assert.Equal(t, []string{"a:running", "b:running", "c:running"}, states(s))
-				assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, semRestarts(s))
+				assert.Equal(t, map[string]int{"a": 1, "b": 1, "c": 1}, restartCounts(s))
 				log.take()
 
 				// The one allowed restart is used: the next failure escalates.
 				second := errors.New("second")
 				c.exit <- second
-				err := semReturned(t, sv)
+				err := sv.returned(t)
 				require.ErrorIs(t, err, ErrIntensityExceeded)
 				require.ErrorIs(t, err, second)
 				assert.Equal(t, []string{"exit c", "stop b", "stop a"}, log.take())
@@ -468,15 +263,15 @@ func TestStrategyGroupRestartCountsOnce(t *testing.T) {
 // after a failure.
 func TestPolicyPermanent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		p := newProbe("p", nil)
-		semAdd(t, s, p)
+		addProbes(t, s, p)
 		sv := serveBG(t, s)
 
 		p.exit <- nil
 		synctest.Wait()
-		assert.Equal(t, 2, semStarts(p), "restarted after a nil return")
-		info := semInfo(t, s, "p")
+		assert.Equal(t, 2, p.starts(), "restarted after a nil return")
+		info := childInfo(t, s, "p")
 		assert.Equal(t, Running, info.State)
 		assert.Equal(t, 1, info.Restarts)
 		assert.NoError(t, info.LastError, "a normal exit is no failure")
@@ -485,8 +280,8 @@ func TestPolicyPermanent(t *testing.T) {
 		boom := errors.New("boom")
 		p.exit <- boom
 		synctest.Wait()
-		assert.Equal(t, 3, semStarts(p), "restarted after an error")
-		info = semInfo(t, s, "p")
+		assert.Equal(t, 3, p.starts(), "restarted after an error")
+		info = childInfo(t, s, "p")
 		assert.Equal(t, Running, info.State)
 		assert.Equal(t, 2, info.Restarts)
 		assert.ErrorIs(t, info.LastError, boom)
@@ -498,7 +293,7 @@ func TestPolicyPermanent(t *testing.T) {
 // after a normal exit it is Stopped until Restart starts it.
 func TestPolicyTransient(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		p := newProbe("p", nil)
 		require.NoError(t, s.Add("p", p, WithRestart(Transient)))
 		sv := serveBG(t, s)
@@ -506,21 +301,21 @@ func TestPolicyTransient(t *testing.T) {
 		boom := errors.New("boom")
 		p.exit <- boom
 		synctest.Wait()
-		assert.Equal(t, 2, semStarts(p), "restarted after an error")
+		assert.Equal(t, 2, p.starts(), "restarted after an error")
 		assert.Equal(t, []string{"p:running"}, states(s))
-		assert.ErrorIs(t, semInfo(t, s, "p").LastError, boom)
+		assert.ErrorIs(t, childInfo(t, s, "p").LastError, boom)
 
 		p.exit <- nil
 		synctest.Wait()
-		assert.Equal(t, 2, semStarts(p), "not restarted after a nil return")
+		assert.Equal(t, 2, p.starts(), "not restarted after a nil return")
 		assert.Equal(t, []string{"p:stopped"}, states(s))
-		assert.Equal(t, Transient, semInfo(t, s, "p").Policy)
+		assert.Equal(t, Transient, childInfo(t, s, "p").Policy)
 
 		require.NoError(t, s.Restart("p"))
 		synctest.Wait()
-		assert.Equal(t, 3, semStarts(p))
+		assert.Equal(t, 3, p.starts())
 		assert.Equal(t, []string{"p:running"}, states(s))
-		assert.Equal(t, 1, semInfo(t, s, "p").Restarts, "a start by Restart is not counted")
+		assert.Equal(t, 1, childInfo(t, s, "p").Restarts, "a start by Restart is not counted")
 		require.NoError(t, sv.stop())
 	})
 }
@@ -529,7 +324,7 @@ func TestPolicyTransient(t *testing.T) {
 // Children once it exits, normally or not.
 func TestPolicyTemporary(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		ok, bad, keep := newProbe("ok", nil), newProbe("bad", nil), newProbe("keep", nil)
 		require.NoError(t, s.Add("ok", ok, WithRestart(Temporary)))
 		require.NoError(t, s.Add("bad", bad, WithRestart(Temporary)))
@@ -543,8 +338,8 @@ func TestPolicyTemporary(t *testing.T) {
 		bad.exit <- errors.New("boom")
 		synctest.Wait()
 		assert.Equal(t, []string{"keep:running"}, states(s))
-		assert.Equal(t, 1, semStarts(ok))
-		assert.Equal(t, 1, semStarts(bad))
+		assert.Equal(t, 1, ok.starts())
+		assert.Equal(t, 1, bad.starts())
 		require.ErrorIs(t, s.Restart("ok"), ErrNotFound)
 		require.NoError(t, s.Add("ok", ok, WithRestart(Temporary)), "the name is free again")
 		require.NoError(t, sv.stop())
@@ -558,8 +353,8 @@ func TestPolicySelfCanceledIsFailure(t *testing.T) {
 	for _, pol := range []RestartPolicy{Transient, Permanent} {
 		t.Run(pol.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := semNew("root")
-				w := newSemCmd()
+				s := newQuiet("root")
+				w := newProbe("w", nil)
 				require.NoError(t, s.Add("w", w, WithRestart(pol)))
 				sv := serveBG(t, s)
 
@@ -570,16 +365,16 @@ func TestPolicySelfCanceledIsFailure(t *testing.T) {
 					return fmt.Errorf("inner call: %w", inner.Err())
 				}
 				synctest.Wait()
-				assert.Equal(t, 2, w.startCount(), "restarted")
-				info := semInfo(t, s, "w")
+				assert.Equal(t, 2, w.starts(), "restarted")
+				info := childInfo(t, s, "w")
 				assert.Equal(t, Running, info.State)
 				assert.Equal(t, 1, info.Restarts)
 				assert.ErrorIs(t, info.LastError, context.Canceled)
 
 				w.do <- func() error { return context.Canceled } // bare
 				synctest.Wait()
-				assert.Equal(t, 3, w.startCount(), "restarted")
-				assert.ErrorIs(t, semInfo(t, s, "w").LastError, context.Canceled)
+				assert.Equal(t, 3, w.starts(), "restarted")
+				assert.ErrorIs(t, childInfo(t, s, "w").LastError, context.Canceled)
 				require.NoError(t, sv.stop())
 			})
 		})
@@ -590,15 +385,15 @@ func TestPolicySelfCanceledIsFailure(t *testing.T) {
 // value and the stack; panic(err) is seen through by errors.Is.
 func TestPolicyPanic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		p := newProbe("p", nil)
 		require.NoError(t, s.Add("p", p, WithRestart(Transient)))
 		sv := serveBG(t, s)
 
 		p.panicV <- "kaboom"
 		synctest.Wait()
-		assert.Equal(t, 2, semStarts(p), "restarted after a panic")
-		info := semInfo(t, s, "p")
+		assert.Equal(t, 2, p.starts(), "restarted after a panic")
+		info := childInfo(t, s, "p")
 		assert.Equal(t, Running, info.State)
 		var pe *PanicError
 		require.ErrorAs(t, info.LastError, &pe)
@@ -609,8 +404,8 @@ func TestPolicyPanic(t *testing.T) {
 		sentinel := errors.New("sentinel")
 		p.panicV <- sentinel
 		synctest.Wait()
-		assert.Equal(t, 3, semStarts(p))
-		info = semInfo(t, s, "p")
+		assert.Equal(t, 3, p.starts())
+		info = childInfo(t, s, "p")
 		assert.ErrorIs(t, info.LastError, sentinel)
 		pe = nil
 		require.ErrorAs(t, info.LastError, &pe)
@@ -623,8 +418,8 @@ func TestPolicyPanic(t *testing.T) {
 // ErrGoexit, so even a transient child is restarted.
 func TestPolicyGoexit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
-		w := newSemCmd()
+		s := newQuiet("root")
+		w := newProbe("w", nil)
 		require.NoError(t, s.Add("w", w, WithRestart(Transient)))
 		sv := serveBG(t, s)
 
@@ -633,8 +428,8 @@ func TestPolicyGoexit(t *testing.T) {
 			return nil
 		}
 		synctest.Wait()
-		assert.Equal(t, 2, w.startCount(), "restarted")
-		info := semInfo(t, s, "w")
+		assert.Equal(t, 2, w.starts(), "restarted")
+		info := childInfo(t, s, "w")
 		assert.Equal(t, Running, info.State)
 		assert.Equal(t, 1, info.Restarts)
 		assert.ErrorIs(t, info.LastError, ErrGoexit)
@@ -651,9 +446,9 @@ func TestPolicyGoexit(t *testing.T) {
 func TestIntensityExactlyMaxAllowed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		log := &eventLog{}
-		s := semNew("root", WithIntensity(2, 10*time.Second))
+		s := newQuiet("root", WithIntensity(2, 10*time.Second))
 		a, b, c, d := newProbe("a", log), newProbe("b", log), newProbe("c", log), newProbe("d", log)
-		semAdd(t, s, a, b, c, d)
+		addProbes(t, s, a, b, c, d)
 		sv := serveBG(t, s)
 		log.take()
 
@@ -662,17 +457,17 @@ func TestIntensityExactlyMaxAllowed(t *testing.T) {
 		synctest.Wait()
 		a.exit <- err2
 		synctest.Wait()
-		semServing(t, sv)
+		sv.stillServing(t)
 		assert.Equal(t, []string{"a:running", "b:running", "c:running", "d:running"}, states(s))
 		log.take()
 
 		c.exit <- err3
-		err := semReturned(t, sv)
+		err := sv.returned(t)
 		require.ErrorIs(t, err, ErrIntensityExceeded)
 		require.ErrorIs(t, err, err3, "the error reaches the last failure")
 		assert.Equal(t, []string{"exit c", "stop d", "stop b", "stop a"}, log.take(), "children stopped in reverse start order")
 		assert.Equal(t, []string{"a:stopped", "b:stopped", "c:stopped", "d:stopped"}, states(s))
-		assert.Equal(t, 2, semStarts(c), "c was not started a third time")
+		assert.Equal(t, 2, c.starts(), "c was not started a third time")
 		for _, p := range []*probe{a, b, c, d} {
 			running, _, _ := p.counts()
 			assert.Zero(t, running, "%s returned before Serve did", p.name)
@@ -685,20 +480,20 @@ func TestIntensityExactlyMaxAllowed(t *testing.T) {
 func TestIntensityPanicReachable(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		log := &eventLog{}
-		s := semNew("root", WithIntensity(0, time.Second))
+		s := newQuiet("root", WithIntensity(0, time.Second))
 		a, b := newProbe("a", log), newProbe("b", log)
-		semAdd(t, s, a, b)
+		addProbes(t, s, a, b)
 		sv := serveBG(t, s)
 		log.take()
 
 		a.panicV <- "kaboom"
-		err := semReturned(t, sv)
+		err := sv.returned(t)
 		require.ErrorIs(t, err, ErrIntensityExceeded)
 		var pe *PanicError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, "kaboom", pe.Value)
 		assert.Equal(t, []string{"panic a", "stop b"}, log.take())
-		assert.Equal(t, 1, semStarts(a), "never restarted")
+		assert.Equal(t, 1, a.starts(), "never restarted")
 	})
 }
 
@@ -706,14 +501,14 @@ func TestIntensityPanicReachable(t *testing.T) {
 // normal exit, which needs a restart, escalates.
 func TestIntensityZeroNormalExit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(0, time.Hour))
+		s := newQuiet("root", WithIntensity(0, time.Hour))
 		p := newProbe("p", nil)
-		semAdd(t, s, p)
+		addProbes(t, s, p)
 		sv := serveBG(t, s)
 		p.exit <- nil
-		err := semReturned(t, sv)
+		err := sv.returned(t)
 		require.ErrorIs(t, err, ErrIntensityExceeded)
-		assert.Equal(t, 1, semStarts(p))
+		assert.Equal(t, 1, p.starts())
 	})
 }
 
@@ -732,15 +527,15 @@ func TestIntensityWindowBoundary(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := semNew("root", WithIntensity(1, time.Second))
+				s := newQuiet("root", WithIntensity(1, time.Second))
 				p := newProbe("p", nil)
-				semAdd(t, s, p)
+				addProbes(t, s, p)
 				sv := serveBG(t, s)
 				t0 := time.Now()
 
 				p.exit <- errors.New("first") // restart at t0: allowed
 				synctest.Wait()
-				semServing(t, sv)
+				sv.stillServing(t)
 
 				time.Sleep(tc.gap)
 				synctest.Wait()
@@ -749,17 +544,17 @@ func TestIntensityWindowBoundary(t *testing.T) {
 				p.exit <- last
 				synctest.Wait()
 				if tc.escalate {
-					err := semReturned(t, sv)
+					err := sv.returned(t)
 					require.ErrorIs(t, err, ErrIntensityExceeded)
 					require.ErrorIs(t, err, last)
-					assert.Equal(t, 2, semStarts(p))
+					assert.Equal(t, 2, p.starts())
 					return
 				}
-				semServing(t, sv)
-				assert.Equal(t, 3, semStarts(p))
+				sv.stillServing(t)
+				assert.Equal(t, 3, p.starts())
 				// The restart just made fills the window again.
 				p.exit <- errors.New("third")
-				require.ErrorIs(t, semReturned(t, sv), ErrIntensityExceeded)
+				require.ErrorIs(t, sv.returned(t), ErrIntensityExceeded)
 			})
 		})
 	}
@@ -769,9 +564,9 @@ func TestIntensityWindowBoundary(t *testing.T) {
 // being reset after a fixed period from the first one.
 func TestIntensitySlidingWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithIntensity(2, 10*time.Second))
+		s := newQuiet("root", WithIntensity(2, 10*time.Second))
 		p := newProbe("p", nil)
-		semAdd(t, s, p)
+		addProbes(t, s, p)
 		sv := serveBG(t, s)
 
 		fail := func(after time.Duration) {
@@ -781,12 +576,12 @@ func TestIntensitySlidingWindow(t *testing.T) {
 		}
 		fail(0)               // t=0
 		fail(6 * time.Second) // t=6
-		semServing(t, sv)
+		sv.stillServing(t)
 		fail(5 * time.Second) // t=11: the t=0 restart left the window; t=6 is in it
-		semServing(t, sv)
+		sv.stillServing(t)
 		fail(time.Second) // t=12: t=6 and t=11 are in the window
-		require.ErrorIs(t, semReturned(t, sv), ErrIntensityExceeded)
-		assert.Equal(t, 4, semStarts(p))
+		require.ErrorIs(t, sv.returned(t), ErrIntensityExceeded)
+		assert.Equal(t, 4, p.starts())
 	})
 }
 
@@ -806,29 +601,29 @@ func TestIntensityDefault(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				log := &eventLog{}
-				s := semNew("root")
+				s := newQuiet("root")
 				a, b := newProbe("a", log), newProbe("b", log)
-				semAdd(t, s, a, b)
+				addProbes(t, s, a, b)
 				sv := serveBG(t, s)
 				for range 3 {
 					a.exit <- errors.New("boom")
 					synctest.Wait()
 				}
-				semServing(t, sv)
-				assert.Equal(t, 4, semStarts(a))
+				sv.stillServing(t)
+				assert.Equal(t, 4, a.starts())
 				log.take()
 
 				time.Sleep(tc.lastAt)
 				a.exit <- errors.New("fourth")
 				synctest.Wait()
 				if tc.escalate {
-					err := semReturned(t, sv)
+					err := sv.returned(t)
 					require.ErrorIs(t, err, ErrIntensityExceeded)
 					assert.Equal(t, []string{"exit a", "stop b"}, log.take())
 					return
 				}
-				semServing(t, sv)
-				assert.Equal(t, 5, semStarts(a))
+				sv.stillServing(t)
+				assert.Equal(t, 5, a.starts())
 				require.NoError(t, sv.stop())
 			})
 		})
@@ -844,18 +639,18 @@ func TestIntensityDefault(t *testing.T) {
 func TestSignificantAnyTransientNormalExit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		log := &eventLog{}
-		s := semNew("root", WithAutoShutdown(AnySignificant))
+		s := newQuiet("root", WithAutoShutdown(AnySignificant))
 		a, sig, c := newProbe("a", log), newProbe("sig", log), newProbe("c", log)
 		require.NoError(t, s.Add("a", a))
 		require.NoError(t, s.Add("sig", sig, WithRestart(Transient), WithSignificant()))
 		require.NoError(t, s.Add("c", c))
-		assert.True(t, semInfo(t, s, "sig").Significant)
-		assert.False(t, semInfo(t, s, "a").Significant)
+		assert.True(t, childInfo(t, s, "sig").Significant)
+		assert.False(t, childInfo(t, s, "a").Significant)
 		sv := serveBG(t, s)
 		log.take()
 
 		sig.exit <- nil
-		require.NoError(t, semReturned(t, sv))
+		require.NoError(t, sv.returned(t))
 		assert.Equal(t, []string{"exit sig", "stop c", "stop a"}, log.take())
 		assert.Equal(t, []string{"a:stopped", "sig:stopped", "c:stopped"}, states(s))
 	})
@@ -865,7 +660,7 @@ func TestSignificantAnyTransientNormalExit(t *testing.T) {
 // that fails is restarted; no shutdown.
 func TestSignificantAnyTransientFailureRestarts(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root", WithAutoShutdown(AnySignificant))
+		s := newQuiet("root", WithAutoShutdown(AnySignificant))
 		a, sig := newProbe("a", nil), newProbe("sig", nil)
 		require.NoError(t, s.Add("a", a))
 		require.NoError(t, s.Add("sig", sig, WithRestart(Transient), WithSignificant()))
@@ -873,8 +668,8 @@ func TestSignificantAnyTransientFailureRestarts(t *testing.T) {
 
 		sig.exit <- errors.New("boom")
 		synctest.Wait()
-		semServing(t, sv)
-		assert.Equal(t, 2, semStarts(sig))
+		sv.stillServing(t)
+		assert.Equal(t, 2, sig.starts())
 		assert.Equal(t, []string{"a:running", "sig:running"}, states(s))
 		require.NoError(t, sv.stop())
 	})
@@ -885,7 +680,7 @@ func TestSignificantAnyTransientFailureRestarts(t *testing.T) {
 func TestSignificantAnyTemporaryError(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		log := &eventLog{}
-		s := semNew("root", WithAutoShutdown(AnySignificant))
+		s := newQuiet("root", WithAutoShutdown(AnySignificant))
 		a, sig, c := newProbe("a", log), newProbe("sig", log), newProbe("c", log)
 		require.NoError(t, s.Add("a", a))
 		require.NoError(t, s.Add("sig", sig, WithRestart(Temporary), WithSignificant()))
@@ -894,7 +689,7 @@ func TestSignificantAnyTemporaryError(t *testing.T) {
 		log.take()
 
 		sig.exit <- errors.New("boom")
-		require.NoError(t, semReturned(t, sv))
+		require.NoError(t, sv.returned(t))
 		assert.Equal(t, []string{"exit sig", "stop c", "stop a"}, log.take())
 		assert.Equal(t, []string{"a:stopped", "c:stopped"}, states(s))
 	})
@@ -905,7 +700,7 @@ func TestSignificantAnyTemporaryError(t *testing.T) {
 func TestSignificantAll(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		log := &eventLog{}
-		s := semNew("root", WithAutoShutdown(AllSignificant))
+		s := newQuiet("root", WithAutoShutdown(AllSignificant))
 		s1, s2, a := newProbe("s1", log), newProbe("s2", log), newProbe("a", log)
 		require.NoError(t, s.Add("s1", s1, WithRestart(Transient), WithSignificant()))
 		require.NoError(t, s.Add("s2", s2, WithRestart(Temporary), WithSignificant()))
@@ -915,15 +710,15 @@ func TestSignificantAll(t *testing.T) {
 
 		s1.exit <- errors.New("boom") // restarted
 		synctest.Wait()
-		semServing(t, sv)
+		sv.stillServing(t)
 		s1.exit <- nil // not restarted, but s2 still runs
 		synctest.Wait()
-		semServing(t, sv)
+		sv.stillServing(t)
 		assert.Equal(t, []string{"s1:stopped", "s2:running", "a:running"}, states(s))
 		log.take()
 
 		s2.exit <- errors.New("boom") // the last significant child is gone
-		require.NoError(t, semReturned(t, sv))
+		require.NoError(t, sv.returned(t))
 		assert.Equal(t, []string{"exit s2", "stop a"}, log.take())
 		assert.Equal(t, []string{"s1:stopped", "a:stopped"}, states(s))
 	})
@@ -935,7 +730,7 @@ func TestSignificantNotByTerminate(t *testing.T) {
 	for _, as := range []AutoShutdown{AnySignificant, AllSignificant} {
 		t.Run(as.String(), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := semNew("root", WithAutoShutdown(as))
+				s := newQuiet("root", WithAutoShutdown(as))
 				tr, tmp, a := newProbe("tr", nil), newProbe("tmp", nil), newProbe("a", nil)
 				require.NoError(t, s.Add("tr", tr, WithRestart(Transient), WithSignificant()))
 				require.NoError(t, s.Add("tmp", tmp, WithRestart(Temporary), WithSignificant()))
@@ -944,16 +739,16 @@ func TestSignificantNotByTerminate(t *testing.T) {
 
 				require.NoError(t, s.Terminate(context.Background(), "tr"))
 				synctest.Wait()
-				semServing(t, sv)
+				sv.stillServing(t)
 				require.NoError(t, s.Terminate(context.Background(), "tmp"))
 				synctest.Wait()
-				semServing(t, sv)
+				sv.stillServing(t)
 				assert.Equal(t, []string{"tr:stopped", "a:running"}, states(s), "no significant child runs, yet no shutdown")
 
 				require.NoError(t, s.Restart("tr"))
 				synctest.Wait()
 				tr.exit <- nil // an exit by itself does trigger it
-				require.NoError(t, semReturned(t, sv))
+				require.NoError(t, sv.returned(t))
 				assert.Equal(t, []string{"tr:stopped", "a:stopped"}, states(s))
 			})
 		})
@@ -967,8 +762,8 @@ func TestSignificantNotByGroupRestart(t *testing.T) {
 		for _, as := range []AutoShutdown{AnySignificant, AllSignificant} {
 			t.Run(st.String()+"/"+as.String(), func(t *testing.T) {
 				synctest.Test(t, func(t *testing.T) {
-					s := semNew("root", WithStrategy(st), WithAutoShutdown(as))
-					o := newSemOrder(s)
+					s := newQuiet("root", WithStrategy(st), WithAutoShutdown(as))
+					o := watchLaunches(s)
 					a, sig, tmp := o.probe("a"), o.probe("sig"), o.probe("tmp")
 					o.add(t, a)
 					o.add(t, sig, WithRestart(Transient), WithSignificant())
@@ -978,7 +773,7 @@ func TestSignificantNotByGroupRestart(t *testing.T) {
 
 					a.exit <- errors.New("boom")
 					synctest.Wait()
-					semServing(t, sv)
+					sv.stillServing(t)
 					assert.Equal(t, []string{"exit a", "stop tmp", "stop sig", "start a", "start sig"}, o.take(t))
 					assert.Equal(t, []string{"a:running", "sig:running"}, states(s))
 					require.NoError(t, sv.stop())
@@ -1018,7 +813,7 @@ func TestBadInputAdd(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := semNew("root", WithAutoShutdown(tc.auto))
+				s := newQuiet("root", WithAutoShutdown(tc.auto))
 				var err error
 				require.NotPanics(t, func() { err = s.Add(tc.child, tc.worker, tc.opts...) })
 				require.ErrorIs(t, err, ErrInvalid, "before Serve")
@@ -1038,7 +833,7 @@ func TestBadInputAdd(t *testing.T) {
 // TestBadInputAddSelf: a supervisor cannot supervise itself.
 func TestBadInputAddSelf(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		require.ErrorIs(t, s.Add("self", s), ErrInvalid)
 		assert.Empty(t, s.Children())
 	})
@@ -1048,7 +843,7 @@ func TestBadInputAddSelf(t *testing.T) {
 // serving, and the first child is kept.
 func TestBadInputDuplicate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		p, q := newProbe("p", nil), newProbe("q", nil)
 		require.NoError(t, s.Add("p", p))
 		require.ErrorIs(t, s.Add("p", q), ErrAlreadyExists)
@@ -1056,8 +851,8 @@ func TestBadInputDuplicate(t *testing.T) {
 		require.ErrorIs(t, s.Add("p", q), ErrAlreadyExists)
 		synctest.Wait()
 		assert.Equal(t, []string{"p:running"}, states(s))
-		assert.Equal(t, 1, semStarts(p))
-		assert.Zero(t, semStarts(q), "the rejected worker never ran")
+		assert.Equal(t, 1, p.starts())
+		assert.Zero(t, q.starts(), "the rejected worker never ran")
 		require.NoError(t, sv.stop())
 	})
 }
@@ -1083,13 +878,13 @@ func TestBadInputNew(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var s *Supervisor
-				require.NotPanics(t, func() { s = semNew(tc.sup, tc.opts...) })
+				require.NotPanics(t, func() { s = newQuiet(tc.sup, tc.opts...) })
 				p := newProbe("p", nil)
 				require.NoError(t, s.Add("p", p))
-				err := semServeNow(t, s)
+				err := serveNow(t, s)
 				require.ErrorIs(t, err, ErrInvalid)
 				synctest.Wait()
-				assert.Zero(t, semStarts(p), "no child was started")
+				assert.Zero(t, p.starts(), "no child was started")
 				assert.Equal(t, []string{"p:stopped"}, states(s))
 			})
 		})
@@ -1100,7 +895,7 @@ func TestBadInputNew(t *testing.T) {
 // ErrNotFound, before and while serving.
 func TestBadInputNotFound(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		p := newProbe("p", nil)
 		require.NoError(t, s.Add("p", p))
 		check := func(when string) {
@@ -1122,7 +917,7 @@ func TestBadInputNotFound(t *testing.T) {
 // starts no second copy.
 func TestBadInputRestartRunning(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		p := newProbe("p", nil)
 		require.NoError(t, s.Add("p", p))
 		sv := serveBG(t, s)
@@ -1144,8 +939,8 @@ func TestBadInputRestartRunning(t *testing.T) {
 // once, and shutdown goes in reverse.
 func TestStartOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
-		o := newSemOrder(s)
+		s := newQuiet("root")
+		o := watchLaunches(s)
 		for _, name := range []string{"zeta", "alpha", "mid"} {
 			o.add(t, o.probe(name))
 		}
@@ -1154,7 +949,7 @@ func TestStartOrder(t *testing.T) {
 
 		sv := serveBG(t, s)
 		assert.Equal(t, []string{"start zeta", "start alpha", "start mid"}, o.take(t))
-		assert.Equal(t, []string{"zeta", "alpha", "mid"}, semNames(s))
+		assert.Equal(t, []string{"zeta", "alpha", "mid"}, childNames(s))
 
 		o.add(t, o.probe("beta"))
 		synctest.Wait()
@@ -1169,26 +964,26 @@ func TestStartOrder(t *testing.T) {
 // ---------------------------------------------------------------------------
 // 7. Context.
 
-type semKey struct{}
+type ctxKey struct{}
 
 // TestContextValuePropagates: a child's context carries the values of Serve's
 // context, in its first copy and after a restart.
 func TestContextValuePropagates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
-		w := newSemCtxProbe("w", nil)
+		s := newQuiet("root")
+		w := newProbe("w", nil)
 		require.NoError(t, s.Add("w", w))
-		ctx, cancel := context.WithCancel(context.WithValue(t.Context(), semKey{}, "v"))
+		ctx, cancel := context.WithCancel(context.WithValue(t.Context(), ctxKey{}, "v"))
 		done := make(chan error, 1)
 		go func() { done <- s.Serve(ctx) }()
 		synctest.Wait()
 
-		c1 := <-w.ctxs
-		assert.Equal(t, "v", c1.Value(semKey{}))
-		w.p.exit <- errors.New("boom")
+		c1 := w.copyContext(t, 0)
+		assert.Equal(t, "v", c1.Value(ctxKey{}))
+		w.exit <- errors.New("boom")
 		synctest.Wait()
-		c2 := <-w.ctxs
-		assert.Equal(t, "v", c2.Value(semKey{}), "the restarted copy too")
+		c2 := w.copyContext(t, 1)
+		assert.Equal(t, "v", c2.Value(ctxKey{}), "the restarted copy too")
 		assert.NoError(t, c2.Err())
 
 		cancel()
@@ -1204,15 +999,15 @@ func TestContextValuePropagates(t *testing.T) {
 func TestContextCancelStopsOneAtATime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		log := &eventLog{}
-		s := semNew("root")
-		a, b, c := newSemCtxProbe("a", log), newSemCtxProbe("b", log), newSemCtxProbe("c", log)
-		c.p.setIgnore(true)
+		s := newQuiet("root")
+		a, b, c := newProbe("a", log), newProbe("b", log), newProbe("c", log)
+		c.setIgnore(true)
 		require.NoError(t, s.Add("a", a))
 		require.NoError(t, s.Add("b", b))
 		require.NoError(t, s.Add("c", c, WithShutdownTimeout(time.Minute)))
 		sv := serveBG(t, s)
 		log.take()
-		ctxA, ctxB, ctxC := <-a.ctxs, <-b.ctxs, <-c.ctxs
+		ctxA, ctxB, ctxC := a.copyContext(t, 0), b.copyContext(t, 0), c.copyContext(t, 0)
 
 		sv.cancel()
 		synctest.Wait()
@@ -1221,9 +1016,9 @@ func TestContextCancelStopsOneAtATime(t *testing.T) {
 		assert.NoError(t, ctxA.Err(), "a is not cancelled while c is being stopped")
 		assert.Equal(t, []string{"a:running", "b:running", "c:stopping"}, states(s))
 		assert.Empty(t, log.take(), "nobody stopped yet")
-		semServing(t, sv)
+		sv.stillServing(t)
 
-		close(c.p.release)
+		close(c.release)
 		require.NoError(t, <-sv.done)
 		assert.Equal(t, []string{"stop c", "stop b", "stop a"}, log.take())
 		assert.Error(t, ctxA.Err())
@@ -1236,7 +1031,7 @@ func TestContextCancelStopsOneAtATime(t *testing.T) {
 // ends Stopped.
 func TestContextChildTerminatesItself(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := semNew("root")
+		s := newQuiet("root")
 		res := make(chan error, 1)
 		w := WorkerFunc(func(ctx context.Context) error {
 			start := time.Now()
