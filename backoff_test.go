@@ -338,7 +338,7 @@ func TestBackoffDefaultAndOverride(t *testing.T) {
 			requireWaiting(t, s, "late", round+1, base.Add(2*time.Second))
 			requireWaiting(t, s, "five", round+1, base.Add(5*time.Second))
 			requireRunning(t, s, "none")
-			assert.Equal(t, round+2, none.starts(), "NoBackoff restarts at once")
+			assert.Equal(t, round+2, none.starts(), "no backoff restarts at once")
 
 			advance(2 * time.Second)
 			requireRunning(t, s, "a")

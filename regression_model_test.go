@@ -3,6 +3,7 @@ package arbor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -192,4 +193,40 @@ func TestRegressionStaleGroupRestartStopsRestartedChild(t *testing.T) {
 		synctest.Wait()
 		require.NoError(t, sv.stop())
 	})
+}
+
+// TestRegressionTerminatedStuckChildRestartingInGroupRestart: a child
+// terminated while stuck, then included in a group restart queued after the
+// Terminate, is Restarting (not Stopped) once its copy returns, whether it
+// returns before or after the group restart is queued; the group restart
+// starts it. Found by TestModel.
+func TestRegressionTerminatedStuckChildRestartingInGroupRestart(t *testing.T) {
+	for _, returnFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("returnFirst=%v", returnFirst), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := New("root", WithLogger(nil), WithStrategy(OneForAll), WithBackoff(ConstantBackoff(time.Second)))
+				a, b := newRegCtrl("a"), newRegCtrl("b")
+				require.NoError(t, s.Add("a", a, WithShutdownTimeout(200*time.Millisecond)))
+				require.NoError(t, s.Add("b", b))
+				sv := serveBG(t, s)
+				a.cmd <- wcmd{kind: cmdHang}
+				require.ErrorIs(t, s.Terminate(t.Context(), "a"), ErrStuck)
+				if returnFirst {
+					a.cmd <- wcmd{kind: cmdRelease}
+					synctest.Wait()
+				}
+				b.cmd <- wcmd{kind: cmdFail, err: errors.New("b failed")} // group restart queued after the Terminate
+				synctest.Wait()
+				if !returnFirst {
+					a.cmd <- wcmd{kind: cmdRelease}
+					synctest.Wait()
+				}
+				assert.Equal(t, []string{"a:restarting", "b:restarting"}, states(s))
+				time.Sleep(time.Second)
+				synctest.Wait()
+				assert.Equal(t, []string{"a:running", "b:running"}, states(s))
+				require.NoError(t, sv.stop())
+			})
+		})
+	}
 }

@@ -70,7 +70,9 @@ func (s *Supervisor) afterStop(c *child) {
 		s.delete(c)
 	case then == thenStart && s.active():
 		s.start(c)
-	case then == thenSettle && c.pendingStarts > 0 && s.active():
+	case c.pendingStarts > 0 && s.active():
+		// A group restart will start it: one queued after any Terminate,
+		// which dropped the pending starts from before.
 		s.setPhase(c, phGrouped)
 	default:
 		s.setPhase(c, phIdle)
