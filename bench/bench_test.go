@@ -35,6 +35,15 @@ var impls = []impl{
 	{"raw", buildRaw},
 }
 
+// startStopImpls adds arbor-opts, arbor's children added with an option, to
+// BenchmarkStartStop.
+var startStopImpls = []impl{
+	impls[0],
+	{"arbor-opts", buildArborOpts},
+	impls[1],
+	impls[2],
+}
+
 // buildArbor: default OneForOne, Permanent children, no logging, and a
 // restart intensity that is never exceeded (at most MaxInt32 restarts within
 // one nanosecond), so no benchmark escalates.
@@ -48,6 +57,20 @@ func buildArbor(n int, w work) func(ctx context.Context) error {
 	return s.Serve
 }
 
+// buildArborOpts is buildArbor with every child added with an option,
+// WithShutdownTimeout(5s), the default value: a child added with options gets
+// a spec of its own, while children added without share one per supervisor.
+// Only BenchmarkStartStop runs it, to compare memory per idle child.
+func buildArborOpts(n int, w work) func(ctx context.Context) error {
+	s := newArbor()
+	for i := range n {
+		if err := s.Add("c"+strconv.Itoa(i), arbor.WorkerFunc(w), arbor.WithShutdownTimeout(5*time.Second)); err != nil {
+			panic(err)
+		}
+	}
+	return s.Serve
+}
+
 func newArbor() *arbor.Supervisor {
 	return arbor.New("bench", arbor.WithLogger(nil), arbor.WithIntensity(math.MaxInt32, time.Nanosecond))
 }
@@ -55,8 +78,12 @@ func newArbor() *arbor.Supervisor {
 // arborTerminate and arborRemove are the only calls of Supervisor.Terminate
 // and Supervisor.Remove here, so that a change of their signatures is an edit
 // of these two lines.
-func arborTerminate(s *arbor.Supervisor, name string) error { return s.Terminate(name) }
-func arborRemove(s *arbor.Supervisor, name string) error    { return s.Remove(name) }
+// Both wait without a deadline of their own: the child's shutdown timeout
+// bounds the wait, as it bounds suture's RemoveAndWait here.
+func arborTerminate(s *arbor.Supervisor, name string) error {
+	return s.Terminate(context.Background(), name)
+}
+func arborRemove(s *arbor.Supervisor, name string) error { return s.Remove(context.Background(), name) }
 
 // sutureFunc adapts a func to suture.Service. Its String method gives suture
 // the service's name, as a real service would; without it suture formats the
@@ -211,9 +238,10 @@ func inUse() (heap, stack uint64) {
 // sees only the harness's few deep stacks and sets it to 4 KiB, and children
 // get 2 KiB stacks only once a collection during the start has seen idle
 // children. Run with GODEBUG=adaptivestackstart=0 to compare fixed 2 KiB
-// stacks; see README.md.
+// stacks; see README.md. arbor-opts is arbor with each child added with an
+// option (buildArborOpts).
 func BenchmarkStartStop(b *testing.B) {
-	for _, im := range impls {
+	for _, im := range startStopImpls {
 		b.Run(im.name, func(b *testing.B) {
 			for _, n := range []int{1000, 10000, 100000} {
 				b.Run("N="+strconv.Itoa(n), func(b *testing.B) { benchStartStop(b, im, n) })
