@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,11 +35,20 @@ var impls = []impl{
 	{"raw", buildRaw},
 }
 
+// startStopImpls adds arbor-opts, arbor's children added with an option, to
+// BenchmarkStartStop.
+var startStopImpls = []impl{
+	impls[0],
+	{"arbor-opts", buildArborOpts},
+	impls[1],
+	impls[2],
+}
+
 // buildArbor: default OneForOne, Permanent children, no logging, and a
 // restart intensity that is never exceeded (at most MaxInt32 restarts within
 // one nanosecond), so no benchmark escalates.
 func buildArbor(n int, w work) func(ctx context.Context) error {
-	s := arbor.New("bench", arbor.WithLogger(nil), arbor.WithIntensity(math.MaxInt32, time.Nanosecond))
+	s := newArbor()
 	for i := range n {
 		if err := s.Add("c"+strconv.Itoa(i), arbor.WorkerFunc(w)); err != nil {
 			panic(err)
@@ -46,6 +56,34 @@ func buildArbor(n int, w work) func(ctx context.Context) error {
 	}
 	return s.Serve
 }
+
+// buildArborOpts is buildArbor with every child added with an option,
+// WithShutdownTimeout(5s), the default value: a child added with options gets
+// a spec of its own, while children added without share one per supervisor.
+// Only BenchmarkStartStop runs it, to compare memory per idle child.
+func buildArborOpts(n int, w work) func(ctx context.Context) error {
+	s := newArbor()
+	for i := range n {
+		if err := s.Add("c"+strconv.Itoa(i), arbor.WorkerFunc(w), arbor.WithShutdownTimeout(5*time.Second)); err != nil {
+			panic(err)
+		}
+	}
+	return s.Serve
+}
+
+func newArbor() *arbor.Supervisor {
+	return arbor.New("bench", arbor.WithLogger(nil), arbor.WithIntensity(math.MaxInt32, time.Nanosecond))
+}
+
+// arborTerminate and arborRemove are the only calls of Supervisor.Terminate
+// and Supervisor.Remove here, so that a change of their signatures is an edit
+// of these two lines.
+// Both wait without a deadline of their own: the child's shutdown timeout
+// bounds the wait, as it bounds suture's RemoveAndWait here.
+func arborTerminate(s *arbor.Supervisor, name string) error {
+	return s.Terminate(context.Background(), name)
+}
+func arborRemove(s *arbor.Supervisor, name string) error { return s.Remove(context.Background(), name) }
 
 // sutureFunc adapts a func to suture.Service. Its String method gives suture
 // the service's name, as a real service would; without it suture formats the
@@ -60,16 +98,20 @@ func (f sutureFunc) String() string                  { return "child" }
 // one logs each failure with log.Print). Panics are recovered, as by
 // default.
 func buildSuture(n int, w work) func(ctx context.Context) error {
-	s := suture.New("bench", suture.Spec{
+	s := newSuture()
+	for range n {
+		s.Add(sutureFunc(w))
+	}
+	return s.Serve
+}
+
+func newSuture() *suture.Supervisor {
+	return suture.New("bench", suture.Spec{
 		EventHook:        func(suture.Event) {},
 		FailureThreshold: math.MaxFloat64,
 		FailureBackoff:   time.Nanosecond, // never used; 0 would mean the 15 s default
 		BackoffJitter:    suture.NoJitter{},
 	})
-	for range n {
-		s.Add(sutureFunc(w))
-	}
-	return s.Serve
 }
 
 // raw is the smallest supervisor that does the same job: one loop that
@@ -196,9 +238,10 @@ func inUse() (heap, stack uint64) {
 // sees only the harness's few deep stacks and sets it to 4 KiB, and children
 // get 2 KiB stacks only once a collection during the start has seen idle
 // children. Run with GODEBUG=adaptivestackstart=0 to compare fixed 2 KiB
-// stacks; see README.md.
+// stacks; see README.md. arbor-opts is arbor with each child added with an
+// option (buildArborOpts).
 func BenchmarkStartStop(b *testing.B) {
-	for _, im := range impls {
+	for _, im := range startStopImpls {
 		b.Run(im.name, func(b *testing.B) {
 			for _, n := range []int{1000, 10000, 100000} {
 				b.Run("N="+strconv.Itoa(n), func(b *testing.B) { benchStartStop(b, im, n) })
@@ -430,6 +473,221 @@ func BenchmarkBackoffWaiting(b *testing.B) {
 			}
 			b.ReportMetric(bytesPer/float64(b.N), "B/child")
 			b.ReportMetric(gPer/float64(b.N), "goroutines/child")
+			noLeak(b, g0)
+		})
+	}
+}
+
+// A dynImpl builds a supervisor with no children of its own and the
+// operations on one dynamic child at a time, as a server that runs a child
+// per connection uses them while the supervisor serves. All funcs are made
+// once in build, so that B/op and allocs/op are the supervisor's.
+type dynImpl struct {
+	name  string
+	build func(w work) dyn
+	// terminate tells whether BenchmarkTerminate runs the implementation.
+	terminate bool
+}
+
+// dyn holds one supervisor's operations on its dynamic child, which the
+// benchmark calls one at a time from one goroutine. add adds the child,
+// which starts at once (the supervisor serves); remove removes it and
+// returns once it has returned. term stops it and returns once it has
+// returned, and restart starts it again.
+type dyn struct {
+	serve         func(ctx context.Context) error
+	add, remove   func() error
+	term, restart func() error
+}
+
+var dynImpls = []dynImpl{
+	{"arbor", buildArborDyn, true},
+	{"suture", buildSutureDyn, true},
+	{"raw", buildRawDyn, false},
+}
+
+// dynName is the dynamic child's name in arbor: the benchmarks never run
+// two at once, so every op reuses it and formats no name.
+const dynName = "conn"
+
+// stopTimeout bounds suture's RemoveAndWait like arbor's default shutdown
+// timeout bounds Remove.
+const stopTimeout = arbor.DefaultShutdownTimeout
+
+// buildArborDyn: arbor's Add and Remove (which waits), Terminate (which
+// waits) and Restart; the child has the defaults, as in buildArbor.
+func buildArborDyn(w work) dyn {
+	s := newArbor()
+	var wk arbor.Worker = arbor.WorkerFunc(w)
+	return dyn{
+		serve:   s.Serve,
+		add:     func() error { return s.Add(dynName, wk) },
+		remove:  func() error { return arborRemove(s, dynName) },
+		term:    func() error { return arborTerminate(s, dynName) },
+		restart: func() error { return s.Restart(dynName) },
+	}
+}
+
+// buildSutureDyn: suture's Add, which returns a token, and RemoveAndWait.
+// suture cannot stop a service and keep it, so term and restart are
+// RemoveAndWait and Add again.
+func buildSutureDyn(w work) dyn {
+	s := newSuture()
+	var svc suture.Service = sutureFunc(w)
+	var tok suture.ServiceToken
+	add := func() error { tok = s.Add(svc); return nil }
+	remove := func() error { return s.RemoveAndWait(tok, stopTimeout) }
+	return dyn{serve: s.Serve, add: add, remove: remove, term: remove, restart: add}
+}
+
+// rawDyn is raw's dynamic child: a goroutine with its own
+// context.WithCancel, a deferred recover() and a done channel it closes on
+// return. No loop takes part; Serve only waits, once its context is done,
+// for every child to return, and stops them through a context of its own
+// from which theirs derive.
+type rawDyn struct {
+	w      work
+	base   context.Context
+	stop   context.CancelFunc // cancels base
+	wg     sync.WaitGroup
+	cancel context.CancelFunc // the current child's
+	done   chan struct{}      // closed when the current child returns
+}
+
+func buildRawDyn(w work) dyn {
+	r := &rawDyn{w: w}
+	r.base, r.stop = context.WithCancel(context.Background())
+	return dyn{serve: r.Serve, add: r.add, remove: r.remove}
+}
+
+func (r *rawDyn) add() error {
+	ctx, cancel := context.WithCancel(r.base)
+	done := make(chan struct{})
+	r.cancel, r.done = cancel, done
+	r.wg.Add(1)
+	go func() {
+		defer func() {
+			recover()
+			cancel()
+			close(done)
+			r.wg.Done()
+		}()
+		r.w(ctx)
+	}()
+	return nil
+}
+
+func (r *rawDyn) remove() error {
+	r.cancel()
+	<-r.done
+	return nil
+}
+
+func (r *rawDyn) Serve(ctx context.Context) error {
+	<-ctx.Done()
+	r.stop()
+	r.wg.Wait()
+	return nil
+}
+
+// dynWork is the dynamic child: it signals up when it runs, then waits for
+// its context.
+func dynWork(up chan<- struct{}) work {
+	return func(ctx context.Context) error {
+		up <- struct{}{}
+		<-ctx.Done()
+		return nil
+	}
+}
+
+// BenchmarkDynamicLife measures a child's whole dynamic life while the
+// supervisor serves: per op, the benchmark adds the child, waits until it
+// signals that it runs, removes it and waits until it has returned (arbor:
+// Add, Remove; suture: Add, RemoveAndWait; raw: a goroutine with its own
+// cancel, cancelled and waited for). The supervisor has no other child. One
+// life before the clock starts makes sure that it serves.
+func BenchmarkDynamicLife(b *testing.B) {
+	for _, im := range dynImpls {
+		b.Run(im.name, func(b *testing.B) {
+			g0 := runtime.NumGoroutine()
+			up := make(chan struct{}, 1)
+			d := im.build(dynWork(up))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := serve(ctx, d.serve)
+			life := func() {
+				if err := d.add(); err != nil {
+					b.Fatalf("add: %v", err)
+				}
+				<-up
+				if err := d.remove(); err != nil {
+					b.Fatalf("remove: %v", err)
+				}
+			}
+			life()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				life()
+			}
+			b.StopTimer()
+			cancel()
+			checkServe(b, <-done)
+			noLeak(b, g0)
+		})
+	}
+}
+
+// BenchmarkTerminate stops a running child and starts it again, per op:
+// term, which returns once the child has returned, then restart and a wait
+// until the child signals that it runs. For arbor these are Terminate and
+// Restart, and the child stays in the supervisor, Stopped, in between.
+// suture cannot stop a service and keep it, so its op is RemoveAndWait and
+// Add, the same calls as DynamicLife/suture in the other order; raw's would
+// be DynamicLife/raw again and is left out.
+//
+// ns/op, B/op and allocs/op cover the pair. terminate-ns/op times term
+// alone, and restart-ns/op the rest, with time.Now around each call (b's
+// StopTimer would stop the world to read memory statistics twice per op).
+func BenchmarkTerminate(b *testing.B) {
+	for _, im := range dynImpls {
+		if !im.terminate {
+			continue
+		}
+		b.Run(im.name, func(b *testing.B) {
+			g0 := runtime.NumGoroutine()
+			up := make(chan struct{}, 1)
+			d := im.build(dynWork(up))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := serve(ctx, d.serve)
+			if err := d.add(); err != nil {
+				b.Fatalf("add: %v", err)
+			}
+			<-up
+			var termT, restartT time.Duration
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				t0 := time.Now()
+				if err := d.term(); err != nil {
+					b.Fatalf("terminate: %v", err)
+				}
+				t1 := time.Now()
+				if err := d.restart(); err != nil {
+					b.Fatalf("restart: %v", err)
+				}
+				<-up
+				t2 := time.Now()
+				termT += t1.Sub(t0)
+				restartT += t2.Sub(t1)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(termT.Nanoseconds())/float64(b.N), "terminate-ns/op")
+			b.ReportMetric(float64(restartT.Nanoseconds())/float64(b.N), "restart-ns/op")
+			if err := d.remove(); err != nil {
+				b.Fatalf("remove: %v", err)
+			}
+			cancel()
+			checkServe(b, <-done)
 			noLeak(b, g0)
 		})
 	}
