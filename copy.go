@@ -138,6 +138,10 @@ func (s *Supervisor) launch(c *child) {
 	} else {
 		s.emit(EventChildStarted, c, nil)
 	}
+	// Make the copy's done channel here: a worker's first ctx.Done() would
+	// allocate it on the child's small stack, and a GC assist there can grow
+	// that stack for good.
+	ctx.Done()
 	go childMain(cp)
 }
 
@@ -157,10 +161,17 @@ func (s *Supervisor) launch(c *child) {
 func childMain(cp *copyCtx) {
 	m := message{cp: cp, err: ErrGoexit} // stays so only if Serve leaves through runtime.Goexit
 	defer postExit(&m)
-	m.err = serveRecover(cp.c.worker, cp)
+	m.err = cp.c.worker.Serve(cp)
 	m.class = classify(m.err)
 	runtime.KeepAlive(cp)
 }
 
-// postExit hands a copy's exit to its supervisor.
-func postExit(m *message) { m.cp.s.post(*m) }
+// postExit turns a panic into a *PanicError and hands the copy's exit to its
+// supervisor.
+func postExit(m *message) {
+	if v := recover(); v != nil {
+		m.err = newPanicError(v)
+		m.class = classify(m.err)
+	}
+	m.cp.s.post(*m)
+}

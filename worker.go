@@ -19,13 +19,3 @@ type WorkerFunc func(ctx context.Context) error
 
 // Serve calls f(ctx).
 func (f WorkerFunc) Serve(ctx context.Context) error { return f(ctx) }
-
-// serveRecover calls w.Serve and turns a panic into a *PanicError.
-func serveRecover(w Worker, ctx context.Context) (err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			err = newPanicError(v)
-		}
-	}()
-	return w.Serve(ctx)
-}
