@@ -129,17 +129,19 @@ func isNilBackoff(b Backoff) bool {
 }
 
 // delayFor returns the delay before c's next restart, not negative. A policy
-// that panics is logged and restarts at once: user code never crashes the
-// supervisor.
-func (s *Supervisor) delayFor(c *child) (d time.Duration) {
-	if c.backoff == nil {
+// of the user's runs through guard: one that panics or calls
+// runtime.Goexit is logged and restarts at once.
+func (s *Supervisor) delayFor(c *child) time.Duration {
+	switch b := c.backoff.(type) {
+	case nil:
+		return 0
+	case constant, ExponentialBackoff: // ours: they neither panic nor exit
+		return max(b.Delay(c.failures()), 0)
+	}
+	var d time.Duration
+	if err := guard(func() { d = c.backoff.Delay(c.failures()) }); err != nil {
+		s.emit(EventPolicyPanicked, c, err)
 		return 0
 	}
-	defer func() {
-		if v := recover(); v != nil {
-			s.emit(EventPolicyPanicked, c, newPanicError(v))
-			d = 0
-		}
-	}()
-	return max(c.backoff.Delay(c.failures()), 0)
+	return max(d, 0)
 }

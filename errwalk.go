@@ -8,11 +8,11 @@ import (
 // A worker's error value is user code: its Error, Is, As and Unwrap methods
 // may panic, block or return cycles. The supervisor never calls them on its
 // own goroutine: what it needs to know is worked out once, in the child's
-// goroutine (classify), by a walk that recovers panics and gives up after
-// maxErrChain errors.
+// goroutine (classify), by a walk that recovers panics, does not follow a
+// cycle, and gives up after maxErrChain errors.
 
 // maxErrChain bounds a walk through an error's chain or tree.
-const maxErrChain = 100
+const maxErrChain = 1000
 
 // errClass is what a worker's error matches, as the supervisor needs it.
 type errClass struct {
@@ -21,77 +21,110 @@ type errClass struct {
 	stuck         bool // ErrStuck: a nested supervisor left stuck children
 }
 
-// classify works out what err matches.
-func classify(err error) errClass {
+// classify works out what err matches, in one walk.
+func classify(err error) (c errClass) {
 	if err == nil {
-		return errClass{}
+		return c
 	}
-	return errClass{
-		doNotRestart:  errorIs(err, ErrDoNotRestart),
-		terminateTree: errorIs(err, ErrTerminateTree),
-		stuck:         errorIs(err, ErrStuck),
-	}
+	walkErr(err, func(e error) bool {
+		c.doNotRestart = c.doNotRestart || matches(e, ErrDoNotRestart)
+		c.terminateTree = c.terminateTree || matches(e, ErrTerminateTree)
+		c.stuck = c.stuck || matches(e, ErrStuck)
+		return c.doNotRestart && c.terminateTree && c.stuck
+	})
+	return c
 }
 
-// errorIs is errors.Is for untrusted errors: a panic in a method counts as
-// no match, and the walk stops after maxErrChain errors.
-func errorIs(err, target error) (found bool) {
-	defer func() {
-		if recover() != nil {
-			found = false
-		}
-	}()
-	n := 0
-	return walkErr(err, &n, func(e error) bool {
-		if t := reflect.TypeOf(e); t.Comparable() && e == target {
-			return true
-		}
-		x, ok := e.(interface{ Is(error) bool })
-		return ok && x.Is(target)
-	})
+// matches reports whether e itself is target or says it is, as errors.Is
+// asks each error of a tree.
+func matches(e, target error) bool {
+	if reflect.TypeOf(e).Comparable() && e == target {
+		return true
+	}
+	x, ok := e.(interface{ Is(error) bool })
+	return ok && x.Is(target)
+}
+
+// errorIs is errors.Is for untrusted errors: a method that panics counts as
+// no match (or as wrapping nothing) for that error only, the tree is walked
+// breadth first so that a long chain or a cycle in one branch does not hide
+// another, and the walk stops after maxErrChain errors.
+func errorIs(err, target error) bool {
+	return walkErr(err, func(e error) bool { return matches(e, target) })
 }
 
 // findErr returns the first error in err's tree of type E, as errors.As
 // does, for untrusted errors.
 func findErr[E error](err error) (found E, ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	n := 0
-	ok = walkErr(err, &n, func(e error) bool {
+	ok = walkErr(err, func(e error) bool {
 		found, ok = e.(E)
 		return ok
 	})
 	return found, ok
 }
 
-// walkErr visits err and what it wraps, depth first, until visit returns
-// true or *n reaches maxErrChain.
-func walkErr(err error, n *int, visit func(error) bool) bool {
-	for err != nil {
-		if *n++; *n > maxErrChain {
-			return false
+// walkErr visits err and what it wraps, breadth first, until visit returns
+// true or maxErrChain errors were visited. Errors already visited (by
+// identity, where comparable) are not visited again.
+func walkErr(err error, visit func(error) bool) bool {
+	var buf [4]error
+	queue := append(buf[:0], err)
+	for n := 0; n < len(queue) && n < maxErrChain; n++ {
+		e := queue[n]
+		if e == nil || seenBefore(queue[:n], e) {
+			continue
 		}
-		if visit(err) {
+		if safeVisit(visit, e) {
 			return true
 		}
-		switch x := err.(type) {
-		case interface{ Unwrap() error }:
-			err = x.Unwrap()
-		case interface{ Unwrap() []error }:
-			for _, e := range x.Unwrap() {
-				if walkErr(e, n, visit) {
-					return true
-				}
-			}
-			return false
-		default:
-			return false
+		queue = append(queue, safeUnwrap(e)...)
+	}
+	return false
+}
+
+// seenBefore reports whether e is one of the errors before it, by identity
+// where its type is comparable. A comparison that panics counts as unseen.
+func seenBefore(before []error, e error) (seen bool) {
+	defer func() {
+		if recover() != nil {
+			seen = false
+		}
+	}()
+	if !reflect.TypeOf(e).Comparable() {
+		return false
+	}
+	for _, x := range before {
+		if x == e {
+			return true
 		}
 	}
 	return false
+}
+
+// safeVisit calls visit(e), taking a panic for false.
+func safeVisit(visit func(error) bool, e error) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return visit(e)
+}
+
+// safeUnwrap returns what e wraps, nothing if its Unwrap panics.
+func safeUnwrap(e error) (out []error) {
+	defer func() {
+		if recover() != nil {
+			out = nil
+		}
+	}()
+	switch x := e.(type) {
+	case interface{ Unwrap() error }:
+		return []error{x.Unwrap()}
+	case interface{ Unwrap() []error }:
+		return x.Unwrap()
+	}
+	return nil
 }
 
 // safeMessage returns err.Error(), or a note saying it panicked.

@@ -49,7 +49,8 @@ const (
 	// intensity; the supervisor shuts down and escalates Err to its parent.
 	EventIntensityExceeded
 	// EventPolicyPanicked: the child's restart predicate or backoff policy
-	// panicked; Err is the *PanicError. The supervisor went on without it.
+	// panicked, or called runtime.Goexit; Err is the *PanicError (its Value
+	// is ErrGoexit for Goexit). The supervisor went on without it.
 	EventPolicyPanicked
 )
 
@@ -166,12 +167,13 @@ const EventBuffer = 1024
 
 // emitter is one Serve's way of reporting events: where to, and as what.
 type emitter struct {
-	path     string
-	logger   *slog.Logger  // nil: quiet
-	debug    bool          // the logger wants debug events
-	handlers []func(Event) // its own, then its ancestors'
-	d        *dispatcher
-	own      bool // d was made for this Serve, which closes it
+	path      string
+	logger    *slog.Logger  // nil: quiet
+	debug     bool          // the logger wants debug events
+	logErrors bool          // the logger wants errors, stuck children's stacks among them
+	handlers  []func(Event) // its own, then its ancestors'
+	d         *dispatcher
+	own       bool // d was made for this Serve, which closes it
 }
 
 // emitKey finds a supervisor's emitter among its children's context values.
@@ -206,6 +208,7 @@ func (s *Supervisor) newEmitter(ctx context.Context) *emitter {
 	}
 	if em.logger != nil {
 		em.debug = enabled(em.logger, ctx, slog.LevelDebug)
+		em.logErrors = enabled(em.logger, ctx, slog.LevelError)
 	}
 	return em
 }
@@ -247,6 +250,8 @@ type dispatcher struct {
 	mu      sync.Mutex
 	queue   []queued // at most EventBuffer
 	spare   []queued
+	cur     []queued // the batch being delivered, from pos on; the delivering goroutine's own
+	pos     int
 	dropped int
 	running bool
 	closed  bool
@@ -284,39 +289,60 @@ func (d *dispatcher) post(e Event, em *emitter) {
 }
 
 // run delivers queued events until the dispatcher is closed and drained.
+// If a handler ends the goroutine with runtime.Goexit, a new one goes on
+// from the next event.
 func (d *dispatcher) run() {
-	defer close(d.exited)
+	finished := false
+	defer func() {
+		if finished {
+			close(d.exited)
+		} else {
+			go d.run()
+		}
+	}()
 	for {
-		d.mu.Lock()
-		batch := d.queue
-		d.queue, d.spare = d.spare[:0], nil
-		closed := d.closed
-		d.mu.Unlock()
-		for i := range batch {
-			if se, ok := batch[i].e.Err.(*StuckError); ok && batch[i].e.Kind == EventChildStuck && se != nil {
-				se.stack.get() // one dump finds every stack pending now
-				break
-			}
-		}
-		for i := range batch {
-			deliver(batch[i].e, batch[i].em)
-			batch[i] = queued{}
+		for d.pos < len(d.cur) {
+			q := d.cur[d.pos]
+			d.cur[d.pos] = queued{}
+			d.pos++
+			deliver(q.e, q.em)
 		}
 		d.mu.Lock()
-		d.spare = batch[:0]
-		done := closed && len(d.queue) == 0
+		d.spare = d.cur[:0]
+		d.cur, d.pos = d.queue, 0
+		d.queue = d.spare
+		done := d.closed && len(d.cur) == 0
 		d.mu.Unlock()
 		if done {
+			finished = true
 			return
 		}
-		if len(batch) == 0 {
+		if len(d.cur) == 0 {
 			<-d.wake
+			continue
+		}
+		d.findStacks()
+	}
+}
+
+// findStacks finds, with one dump, the stacks of the stuck children in the
+// batch about to be delivered, if a logger will print them.
+func (d *dispatcher) findStacks() {
+	for _, q := range d.cur {
+		if se, ok := q.e.Err.(*StuckError); ok && se != nil && q.e.Kind == EventChildStuck && q.em.logErrors {
+			se.stack.get() // one dump finds every stack pending now
+			return
 		}
 	}
 }
 
+// deliveryWait bounds how long a root's Serve waits for its handlers and
+// logger to take its tree's last events.
+const deliveryWait = 5 * time.Second
+
 // close delivers what is queued, then stops the dispatcher's goroutine and
-// waits for it. Later events are dropped.
+// waits for it, at most deliveryWait: a handler or logger that blocks does
+// not block Serve. Later events are dropped.
 func (d *dispatcher) close() {
 	d.mu.Lock()
 	d.closed = true
@@ -329,7 +355,12 @@ func (d *dispatcher) close() {
 	case d.wake <- struct{}{}:
 	default:
 	}
-	<-d.exited
+	t := time.NewTimer(deliveryWait)
+	defer t.Stop()
+	select {
+	case <-d.exited:
+	case <-t.C:
+	}
 }
 
 // deliver logs e and hands it to each handler, recovering panics.
@@ -349,6 +380,7 @@ func deliver(e Event, em *emitter) {
 func callHandler(h func(Event), e Event, lg *slog.Logger) {
 	defer func() {
 		if v := recover(); v != nil && lg != nil {
+			defer func() { _ = recover() }() // a logger that panics too loses its record
 			lg.Error("arbor: event handler panicked", slog.String("event", e.Kind.String()),
 				slog.String("supervisor", e.Supervisor), slog.Any("panic", v), slog.String("stack", string(newPanicError(v).Stack())))
 		}

@@ -24,12 +24,14 @@ type member struct {
 }
 
 // stopRef is a child that a job stops: the copy that ran when the job was
-// queued, or one an earlier job started since, but not one started after a
-// Terminate or Remove since (gen changed): that stop was not meant for it.
+// queued or, for a group restart, one an earlier group restart started
+// since, but not one started after a Terminate or Remove since (gen
+// changed): that stop was not meant for it.
 type stopRef struct {
-	c   *child
-	cp  *copyCtx
-	gen uint32
+	c     *child
+	cp    *copyCtx
+	gen   uint32
+	group bool // a group restart's stop
 }
 
 // group returns the children that a restart of c under strategy st stops and
@@ -74,7 +76,7 @@ func (s *Supervisor) groupRestart(c *child, at time.Time) {
 	for i := len(g) - 1; i >= 0; i-- {
 		if x := g[i]; x.ph.live() && x.ph != phRemoved {
 			x.claimed = true
-			j.stops = append(j.stops, stopRef{x, x.cp, x.gen})
+			j.stops = append(j.stops, stopRef{c: x, cp: x.cp, gen: x.gen, group: true})
 		}
 	}
 	for _, x := range g {
@@ -137,7 +139,7 @@ func (s *Supervisor) advance() {
 			ref := j.stops[0]
 			j.stops = j.stops[1:]
 			x := ref.c
-			if (x.ph == phStarting || x.ph == phRunning || x.ph == phStopping) && (x.cp == ref.cp || x.gen == ref.gen) {
+			if (x.ph == phStarting || x.ph == phRunning || x.ph == phStopping) && (x.cp == ref.cp || ref.group && x.gen == ref.gen) {
 				s.beginStop(x)
 			}
 			continue

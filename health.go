@@ -100,6 +100,13 @@ func (n *Node) health(h *Health, root bool) {
 	for _, c := range n.Children {
 		c.health(h, false)
 	}
+	for _, err := range sn.orphans { // still under the tree, though removed from it
+		ck := Check{Path: n.Path, Reason: "stuck", Err: err}
+		if se, ok := err.(*StuckError); ok {
+			ck.Path = se.Supervisor + "/" + se.Child
+		}
+		h.add(ck)
+	}
 }
 
 func (h *Health) add(c Check) {

@@ -30,10 +30,11 @@ type loop struct {
 	queue   []*child // starts waiting for an earlier child's readiness, in start order
 	waiting *child   // the started child whose readiness the queue waits for
 
-	readySent bool       // this Serve has signalled its own readiness
-	notifier  *notifier  // systemd notifications, for a root with WithSystemd
-	em        *emitter   // where events go
-	readyWait []*request // WaitReady calls; kept across Serves
+	orphans   []*Supervisor // nested supervisors deleted while children of theirs were stuck
+	readySent bool          // this Serve has signalled its own readiness
+	notifier  *notifier     // systemd notifications, for a root with WithSystemd
+	em        *emitter      // where events go
+	readyWait []*request    // WaitReady calls; kept across Serves
 }
 
 // Serve starts the children in the order they were added and supervises them
@@ -181,6 +182,9 @@ func (s *Supervisor) end() error {
 			}
 		}
 		c = next
+	}
+	for _, sub := range l.orphans {
+		errs = append(errs, sub.leftovers()...)
 	}
 	em := l.em
 	waiters := l.readyWait

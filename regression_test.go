@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -392,4 +394,9 @@ func TestRegressionD9TypedNilErrors(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestChildMainName: the name stuck stacks are found by is childMain's.
+func TestChildMainName(t *testing.T) {
+	assert.Equal(t, runtime.FuncForPC(reflect.ValueOf(childMain).Pointer()).Name(), childMainName)
 }

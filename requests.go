@@ -51,6 +51,9 @@ func (s *Supervisor) call(ctx context.Context, req *request) (answer, error) {
 	if s.byName == nil {
 		return answer{}, errZero
 	}
+	if ctx == nil {
+		return answer{}, invalidf("nil context")
+	}
 	req.reply = make(chan answer, 1)
 	s.mu.Lock()
 	if s.serving {
@@ -80,6 +83,12 @@ func (s *Supervisor) call(ctx context.Context, req *request) (answer, error) {
 // message per call.
 func (s *Supervisor) post(m message) {
 	s.mu.Lock()
+	if !s.serving { // settled now, by the same code, so that nothing waits for a call
+		s.drain()
+		s.handle([]message{m})
+		s.mu.Unlock()
+		return
+	}
 	s.inbox = append(s.inbox, m)
 	s.mu.Unlock()
 	s.ring()
@@ -227,7 +236,7 @@ func (s *Supervisor) stopChild(c *child, req *request) {
 	if !c.claimed {
 		c.claimed = true
 		if s.active() {
-			s.loop.jobs = append(s.loop.jobs, &job{stops: []stopRef{{c, c.cp, c.gen}}})
+			s.loop.jobs = append(s.loop.jobs, &job{stops: []stopRef{{c: c, cp: c.cp, gen: c.gen}}, slot: -1})
 		}
 	}
 }

@@ -47,9 +47,10 @@ func (s *Supervisor) copyReturned(cp *copyCtx, err error, class errClass) {
 		} else {
 			s.emit(EventChildStopped, c, nil)
 		}
-		if class.stuck {
-			if _, ok := c.worker.(*Supervisor); ok {
-				c.coldRec().below = err // its children that outlived it, for the callers waiting
+		if sub, ok := c.worker.(*Supervisor); ok && class.stuck {
+			c.coldRec().below = err // its children that outlived it, for the callers waiting
+			if (c.then == thenRemove || c.restart == Temporary) && s.serving {
+				s.loop.orphans = append(s.loop.orphans, sub) // Serve's result still names them
 			}
 		}
 		s.afterStop(c)
@@ -140,16 +141,41 @@ func (s *Supervisor) restarts(c *child, err error, class errClass) bool {
 	return s.ask(c, err)
 }
 
-// ask calls c's restart predicate. A predicate that panics is logged and the
-// child's restart policy decides instead.
-func (s *Supervisor) ask(c *child, err error) (restart bool) {
-	defer func() {
-		if v := recover(); v != nil {
-			s.emit(EventPolicyPanicked, c, newPanicError(v))
-			restart = c.restart.restarts(err != nil)
-		}
+// ask calls c's restart predicate through guard. A predicate that panics
+// or calls runtime.Goexit is logged and the child's restart policy decides
+// instead.
+func (s *Supervisor) ask(c *child, err error) bool {
+	var restart bool
+	if perr := guard(func() { restart = c.restartIf(err) }); perr != nil {
+		s.emit(EventPolicyPanicked, c, perr)
+		return c.restart.restarts(err != nil)
+	}
+	return restart
+}
+
+// guard runs f, a policy of the user's, on a goroutine of its own and waits
+// for it, so that neither a panic nor runtime.Goexit in f can end the
+// supervisor's goroutine. It returns a *PanicError for a panic (its Value
+// is ErrGoexit for runtime.Goexit), nil if f returned.
+func guard(f func()) (err *PanicError) {
+	done := make(chan struct{})
+	go func() {
+		returned := false
+		defer func() {
+			if !returned {
+				if v := recover(); v != nil {
+					err = newPanicError(v)
+				} else {
+					err = &PanicError{Value: ErrGoexit}
+				}
+			}
+			close(done)
+		}()
+		f()
+		returned = true
 	}()
-	return c.restartIf(err)
+	<-done
+	return err
 }
 
 // retire records that c exited by itself and will not be restarted.

@@ -37,7 +37,7 @@ func (s *Supervisor) shutdown(reason error) {
 		switch {
 		case x.ph.live():
 			x.claimed = true
-			stops = append(stops, stopRef{x, x.cp, x.gen})
+			stops = append(stops, stopRef{c: x, cp: x.cp, gen: x.gen})
 		case x.ph != phIdle:
 			s.setPhase(x, phIdle)
 		}

@@ -2,7 +2,6 @@ package arbor
 
 import (
 	"reflect"
-	"runtime"
 	"sync"
 
 	"github.com/arborgo/arbor/internal/gstack"
@@ -16,8 +15,9 @@ import (
 // never takes a dump.
 
 // childMainName is the traceback name of childMain, whose argument
-// identifies the copy a goroutine runs.
-var childMainName = runtime.FuncForPC(reflect.ValueOf(childMain).Pointer()).Name()
+// identifies the copy a goroutine runs. (Known at compile time; written
+// out so that it does not depend on childMain's own code.)
+const childMainName = "github.com/arborgo/arbor.childMain"
 
 // stackRef is the stack of one stuck copy, found when first asked for.
 type stackRef struct {

@@ -151,7 +151,8 @@ type supSnap struct {
 	reason   error
 	since    time.Time // when the current Serve started
 	children []childSnap
-	noAnswer error // why it gave no answer: the caller's ctx ended
+	orphans  []error // stuck children of nested supervisors removed meanwhile
+	noAnswer error   // why it gave no answer: the caller's ctx ended
 }
 
 type childSnap struct {
@@ -166,6 +167,9 @@ func (s *Supervisor) snapNow() *supSnap {
 	h := &supSnap{serving: s.serving}
 	if s.serving {
 		h.shutting, h.reason, h.since = s.loop.shutting, s.loop.reason, s.loop.started
+		for _, sub := range s.loop.orphans {
+			h.orphans = append(h.orphans, sub.leftovers()...)
+		}
 	}
 	h.children = make([]childSnap, 0, len(s.byName))
 	for c := s.head; c != nil; c = c.next {
