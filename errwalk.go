@@ -35,6 +35,10 @@ func classify(err error) (c errClass) {
 	return c
 }
 
+// A walk through an untrusted error's tree visits it breadth first, so that
+// a long chain or a cycle in one branch does not hide another; a method that
+// panics counts as no match (or as wrapping nothing) for that error only.
+
 // matches reports whether e itself is target or says it is, as errors.Is
 // asks each error of a tree.
 func matches(e, target error) bool {
@@ -43,14 +47,6 @@ func matches(e, target error) bool {
 	}
 	x, ok := e.(interface{ Is(error) bool })
 	return ok && x.Is(target)
-}
-
-// errorIs is errors.Is for untrusted errors: a method that panics counts as
-// no match (or as wrapping nothing) for that error only, the tree is walked
-// breadth first so that a long chain or a cycle in one branch does not hide
-// another, and the walk stops after maxErrChain errors.
-func errorIs(err, target error) bool {
-	return walkErr(err, func(e error) bool { return matches(e, target) })
 }
 
 // findErr returns the first error in err's tree of type E, as errors.As

@@ -949,8 +949,8 @@ func TestHostileWaitReadyNilCtx(t *testing.T) {
 		sv := serveBG(t, s)
 		func() {
 			defer func() { _ = recover() }() // the caller's own bug may panic here
-			//nolint:staticcheck // deliberately nil
-			_ = s.WaitReady(nil)
+			var nilCtx context.Context // deliberately nil: a caller's bug
+			_ = s.WaitReady(nilCtx)
 		}()
 		synctest.Wait()
 		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
@@ -1162,7 +1162,7 @@ func TestHostileRemovedStuckSupervisorFreedOffline(t *testing.T) {
 // manyStuck serves n children that ignore cancellation, each with a 10ms
 // shutdown timeout, stops the supervisor and returns Serve's error, the
 // time the shutdown took, and the dumps taken meanwhile.
-func manyStuck(t *testing.T, n int, release chan struct{}, opts ...Option) (error, time.Duration, int64) {
+func manyStuck(t *testing.T, n int, release chan struct{}, opts ...Option) (took time.Duration, dumps int64, err error) {
 	s := New("root", opts...)
 	for i := range n {
 		require.NoError(t, s.Add(fmt.Sprintf("w%03d", i), &hostileBlocker{release}, WithShutdownTimeout(10*time.Millisecond)))
@@ -1170,10 +1170,10 @@ func manyStuck(t *testing.T, n int, release chan struct{}, opts ...Option) (erro
 	sv := serveBG(t, s)
 	d0 := gstack.Dumps()
 	start := time.Now()
-	err := sv.stop()
-	took := time.Since(start)
+	err = sv.stop()
+	took = time.Since(start)
 	synctest.Wait()
-	return err, took, gstack.Dumps() - d0
+	return took, gstack.Dumps() - d0, err
 }
 
 // TestHostileManyStuckQuiet: 300 children stuck at shutdown: Serve takes
@@ -1183,7 +1183,7 @@ func TestHostileManyStuckQuiet(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 300
 		release := make(chan struct{})
-		err, took, dumps := manyStuck(t, n, release, WithLogger(nil))
+		took, dumps, err := manyStuck(t, n, release, WithLogger(nil))
 		assert.Equal(t, n*10*time.Millisecond, took, "sum of the shutdown timeouts")
 		assert.Zero(t, dumps, "no dump unless someone asks for a stack")
 		ses := stuckErrs(err)
@@ -1221,7 +1221,7 @@ func TestHostileManyStuckHandlerNoDumps(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				const n = 100
 				release := make(chan struct{})
-				err, took, dumps := manyStuck(t, n, release, opts...)
+				took, dumps, err := manyStuck(t, n, release, opts...)
 				assert.Equal(t, n*10*time.Millisecond, took)
 				assert.Zero(t, dumps, "no one asked for a stack, yet %d dumps were taken for %d stuck children", dumps, n)
 				require.Len(t, stuckErrs(err), n)
@@ -1593,7 +1593,7 @@ func TestHostileSelfRemoveParent(t *testing.T) {
 						if bg {
 							cctx = context.Background()
 						} else {
-							cctx = context.WithValue(ctx, struct{}{}, 1)
+							cctx = context.WithValue(ctx, hostileKey{}, 1)
 						}
 						start := time.Now()
 						if remove {
@@ -1675,7 +1675,11 @@ func TestHostileCallsDuringShutdown(t *testing.T) {
 		err, ok := returned(sv.done)
 		require.True(t, ok)
 		assert.Len(t, stuckErrs(err), 1)
-		assert.Equal(t, []string{"a:stopped", "t:stopped", "slow:stuck", "n:stopped"}, states(s), "tmp was temporary: gone with the Serve")
+		// A temporary child added during the shutdown is dropped with the
+		// Serve's temporary children, although Add returned nil and the
+		// documentation says Add during shutdown edits the specs for the next
+		// Serve: current behaviour, asserted as such (see the report).
+		assert.Equal(t, []string{"a:stopped", "t:stopped", "slow:stuck", "n:stopped"}, states(s))
 
 		sv = serveBG(t, s)
 		assert.Equal(t, []string{"a:stopped", "t:running", "slow:stuck", "n:running"}, states(s), "a terminated during shutdown stays Stopped")
@@ -1772,7 +1776,7 @@ func apiStorm(t *testing.T, seed uint64) {
 	var calm atomic.Bool
 	// Intensities bound restart loops that take no time (a child whose
 	// supervisor an intruder serves fails at once with ErrAlreadyServing).
-	root := New("root", WithLogger(nil), WithIntensity(50, time.Second))
+	root := New("root", WithLogger(nil), WithIntensity(50, time.Second), WithStrategy([]Strategy{OneForOne, OneForAll, RestForOne}[seed%3]))
 	sub := New("sub", WithLogger(nil), WithStrategy(RestForOne), WithIntensity(50, time.Second))
 	rootNames := []string{"a", "b", "c", "d"}
 	subNames := []string{"x", "y", "z"}
@@ -1819,7 +1823,7 @@ func apiStorm(t *testing.T, seed uint64) {
 			case 4:
 				_ = sup.Terminate(ctx, name) // self
 			case 5:
-				_ = sup.Remove(context.WithValue(ctx, struct{}{}, 0), name) // self, derived ctx
+				_ = sup.Remove(context.WithValue(ctx, hostileKey{}, 0), name) // self, derived ctx
 			case 6:
 				if sup == sub {
 					_ = root.Terminate(ctx, "sub") // its own parent, from the grandparent
@@ -1991,3 +1995,282 @@ func apiStorm(t *testing.T, seed uint64) {
 	}
 	cc.mu.Unlock()
 }
+
+// ---------------------------------------------------------------------------
+// More attacks
+
+// TestHostileManyWaitersOnStuck: a hundred Terminate and a hundred Remove
+// calls on one child that ignores its cancellation are all answered with its
+// *StuckError when it is declared stuck; its name stays taken until its copy
+// returns; then it is deleted.
+func TestHostileManyWaitersOnStuck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cc := newCopies()
+		release := make(chan struct{})
+		s := New("root", WithLogger(nil))
+		require.NoError(t, s.Add("w", stubborn(cc, "w", release), WithShutdownTimeout(time.Second)))
+		sv := serveBG(t, s)
+		const n = 100
+		results := make(chan error, 2*n)
+		for i := range 2 * n {
+			go func() {
+				if i%2 == 0 {
+					results <- s.Terminate(context.Background(), "w")
+				} else {
+					results <- s.Remove(context.Background(), "w")
+				}
+			}()
+		}
+		synctest.Wait()
+		assert.Empty(t, results)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		for range 2 * n {
+			err, ok := returned(results)
+			require.True(t, ok)
+			require.ErrorIs(t, err, ErrStuck)
+		}
+		assert.ErrorIs(t, s.Add("w", newProbe("w", nil)), ErrAlreadyExists)
+		assert.ErrorIs(t, s.Restart("w"), ErrNotStopped)
+		close(release)
+		synctest.Wait()
+		assert.Empty(t, states(s))
+		require.NoError(t, s.Add("w", stubborn(cc, "w", release)))
+		synctest.Wait()
+		require.NoError(t, sv.stop())
+		cc.assertOneAtATime(t)
+	})
+}
+
+// hostileDeep recurses depth times, then ignores its cancellation.
+//
+//go:noinline
+func hostileDeep(depth int, release <-chan struct{}) {
+	if depth > 0 {
+		hostileDeep(depth-1, release)
+		return
+	}
+	<-release
+}
+
+// TestHostileDeepStackFound: the stack of a stuck worker that blocks ten
+// thousand calls deep is still found (the traceback elides middle frames,
+// not the outer childMain frame that identifies the copy).
+func TestHostileDeepStackFound(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		s := New("root", WithLogger(nil))
+		require.NoError(t, s.Add("deep", WorkerFunc(func(ctx context.Context) error {
+			<-ctx.Done()
+			hostileDeep(10000, release)
+			return nil
+		}), WithShutdownTimeout(time.Second)))
+		sv := serveBG(t, s)
+		err := sv.stop()
+		ses := stuckErrs(err)
+		require.Len(t, ses, 1)
+		assert.Contains(t, string(ses[0].Stack()), "hostileDeep")
+		close(release)
+		synctest.Wait()
+	})
+}
+
+// TestHostileZeroSupervisor: every method of a Supervisor not made by New
+// returns an error matching ErrInvalid (or an empty answer) at once.
+func TestHostileZeroSupervisor(t *testing.T) {
+	var s Supervisor
+	ctx := t.Context()
+	assert.ErrorIs(t, s.Serve(ctx), ErrInvalid)
+	assert.ErrorIs(t, s.Add("a", newProbe("a", nil)), ErrInvalid)
+	assert.ErrorIs(t, s.Terminate(ctx, "a"), ErrInvalid)
+	assert.ErrorIs(t, s.Remove(ctx, "a"), ErrInvalid)
+	assert.ErrorIs(t, s.Restart("a"), ErrInvalid)
+	assert.ErrorIs(t, s.WaitReady(ctx), ErrInvalid)
+	assert.Empty(t, s.Children())
+	assert.False(t, s.Health(ctx).Live)
+	root := New("root", WithLogger(nil))
+	assert.ErrorIs(t, root.Add("zero", &s), ErrInvalid)
+}
+
+// TestHostileHandlerCallsBack: an event handler that calls the API of the
+// tree it watches (Children, Health, Tree, Terminate, Restart, Add), also at
+// the root's very last event, never deadlocks the tree, and the root's Serve
+// returns.
+func TestHostileHandlerCallsBack(t *testing.T) { handlerCallsBack(t, false) }
+
+// TestHostileHandlerWaitReadyHangsServe: the same handler also calling
+// WaitReady with a 100ms deadline. The events of the shutdown are delivered
+// after the root stopped serving, so that WaitReady takes the offline path,
+// which ignores its deadline (TestHostileWaitReadyOfflineHonoursCtx): the
+// event goroutine blocks, and the root's Serve, which waits for it
+// (dispatcher.close), never returns. Serving the root again does not help:
+// the new Serve's handler prunes the expired request without answering it
+// (TestHostileWaitReadyOfflineLeak). Runs in a child process, which
+// deadlocks.
+func TestHostileHandlerWaitReadyHangsServe(t *testing.T) {
+	if !inSubprocess(t) {
+		return
+	}
+	handlerCallsBack(t, true)
+}
+
+func handlerCallsBack(t *testing.T, withWaitReady bool) {
+	synctest.Test(t, func(t *testing.T) {
+		var root *Supervisor
+		var calls atomic.Int32
+		handler := func(e Event) {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			calls.Add(1)
+			_ = root.Children()
+			_ = root.Health(ctx)
+			_ = root.Tree(ctx).String()
+			if withWaitReady {
+				_ = root.WaitReady(ctx)
+			}
+			switch e.Kind {
+			case EventChildFailed:
+				_ = root.Terminate(ctx, e.Child)
+				_ = root.Restart(e.Child)
+			case EventSupervisorStopped:
+				_ = root.Add(fmt.Sprint("late", calls.Load()), newProbe("late", nil))
+			}
+		}
+		root = New("root", WithLogger(nil), WithEventHandler(handler))
+		mid := New("mid")
+		a := newProbe("a", nil)
+		require.NoError(t, mid.Add("a", a))
+		require.NoError(t, root.Add("mid", mid))
+		require.NoError(t, root.Add("b", newProbe("b", nil)))
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- root.Serve(ctx) }()
+		synctest.Wait()
+		a.exit <- errors.New("boom")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		cancel()
+		time.Sleep(time.Second)
+		synctest.Wait()
+		err, ok := returned(done)
+		if !ok {
+			t.Errorf("the root's Serve never returns: its event goroutine is blocked in a handler's WaitReady, whose deadline is ignored once the root no longer serves")
+			err = <-done // deadlocks
+		}
+		require.NoError(t, err)
+		assert.Positive(t, calls.Load())
+	})
+}
+
+// TestHostileD5RemovedTrigger: a group restart waiting for its trigger's
+// backoff still starts the other members when the trigger is removed
+// meanwhile.
+func TestHostileD5RemovedTrigger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New("root", WithLogger(nil), WithStrategy(OneForAll), WithBackoff(ConstantBackoff(5*time.Second)))
+		a, b, c := newProbe("a", nil), newProbe("b", nil), newProbe("c", nil)
+		require.NoError(t, s.Add("a", a))
+		require.NoError(t, s.Add("b", b))
+		require.NoError(t, s.Add("c", c))
+		sv := serveBG(t, s)
+		a.exit <- errors.New("boom")
+		synctest.Wait()
+		assert.Equal(t, []string{"a:restarting", "b:restarting", "c:restarting"}, states(s))
+		require.NoError(t, s.Remove(t.Context(), "a"))
+		require.NoError(t, s.Terminate(t.Context(), "c"))
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		assert.Equal(t, []string{"b:running", "c:stopped"}, states(s))
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestHostileStuckErrKeepsCause: "StuckError.Err is why the supervisor
+// cancelled the child, if not to stop it: an error matching ErrHung or
+// ErrStartTimeout". A child cancelled for its start timeout (or a missed
+// heartbeat) and then terminated while it ignores that cancellation was
+// cancelled for that reason: its *StuckError must still say so.
+//
+// DEFECT (minor): cancelCopy(c, nil) (shutdown.go), run for the Terminate's
+// stop, clears the child's hung cause before declareStuck copies it into the
+// StuckError; the error then says nothing of the start timeout or the
+// missed heartbeat (which Children showed a moment earlier). The same
+// happens when a shutdown reaches a hung child.
+func TestHostileStuckErrKeepsCause(t *testing.T) {
+	cases := map[string]struct {
+		opt  ChildOption
+		want error
+	}{
+		"start-timeout": {WithReadiness(time.Second), ErrStartTimeout},
+		"heartbeat":     {WithHeartbeat(time.Second), ErrHung},
+	}
+	for name, tc := range cases {
+		for _, how := range []string{"Terminate", "shutdown"} {
+			t.Run(name+"/"+how, func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					cc := newCopies()
+					release := make(chan struct{})
+					s := New("root", WithLogger(nil))
+					require.NoError(t, s.Add("w", stubborn(cc, "w", release), tc.opt, WithShutdownTimeout(2*time.Second)))
+					sv := serveBG(t, s)
+					time.Sleep(1500 * time.Millisecond) // cancelled at 1s for tc.want, stuck at 3s
+					synctest.Wait()
+					assert.Equal(t, []string{"w:stopping"}, states(s))
+					var err error
+					if how == "Terminate" {
+						err = s.Terminate(t.Context(), "w")
+					} else {
+						sv.cancel()
+						err = <-sv.done
+					}
+					ses := stuckErrs(err)
+					require.Len(t, ses, 1, "%v", err)
+					assert.ErrorIs(t, ses[0], tc.want, "the StuckError says why the child was cancelled: %v", ses[0])
+					close(release)
+					synctest.Wait()
+					if how == "Terminate" {
+						require.NoError(t, sv.stop())
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestHostileServeAgainStuckNestedSupervisor: the root is served again at
+// once while a nested supervisor of it is still stuck from the previous
+// Serve (its own Serve still stopping a worker that ignores cancellation):
+// the nested supervisor stays Stuck (no second Serve of it), the tree is not
+// live, and once its old Serve returns the root starts it again, with one
+// copy of the worker.
+func TestHostileServeAgainStuckNestedSupervisor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cc := newCopies()
+		release := make(chan struct{})
+		root := New("root", WithLogger(nil))
+		mid := New("mid")
+		require.NoError(t, mid.Add("w", stubborn(cc, "w", release), WithShutdownTimeout(10*time.Second)))
+		require.NoError(t, root.Add("mid", mid, WithShutdownTimeout(time.Second)))
+		sv := serveBG(t, root)
+		err := sv.stop()
+		ses := stuckErrs(err)
+		require.Len(t, ses, 1)
+		assert.Equal(t, "mid", ses[0].Child)
+		sv = serveBG(t, root)
+		assert.Equal(t, []string{"mid:stuck"}, states(root))
+		assert.ErrorIs(t, mid.Serve(t.Context()), ErrAlreadyServing, "its old Serve still runs")
+		assert.False(t, root.Health(t.Context()).Live)
+		close(release)
+		synctest.Wait()
+		assert.Equal(t, []string{"mid:running"}, states(root))
+		assert.Equal(t, []string{"w:running"}, states(mid))
+		assert.True(t, root.Health(t.Context()).Live)
+		require.NoError(t, sv.stop())
+		cc.assertOneAtATime(t)
+		_, _, started := cc.get("w")
+		assert.Equal(t, 2, started)
+	})
+}
+
+// hostileKey is a context key of the hostile tests' own.
+type hostileKey struct{}

@@ -218,18 +218,26 @@ func (s *Supervisor) leftovers() []error {
 		return nil // served again: it reports its own
 	}
 	s.drain()
-	var errs []error
-	var subs []*Supervisor
+	type item struct {
+		err error
+		sub *Supervisor
+	}
+	var items []item // in start order
 	for c := s.head; c != nil; c = c.next {
 		if se := c.stuckErr(); se != nil {
-			errs = append(errs, se)
+			items = append(items, item{err: se})
 		} else if sub, ok := c.worker.(*Supervisor); ok {
-			subs = append(subs, sub)
+			items = append(items, item{sub: sub})
 		}
 	}
 	s.mu.Unlock()
-	for _, sub := range subs {
-		errs = append(errs, sub.leftovers()...)
+	var errs []error
+	for _, it := range items {
+		if it.sub != nil {
+			errs = append(errs, it.sub.leftovers()...)
+		} else {
+			errs = append(errs, it.err)
+		}
 	}
 	return errs
 }

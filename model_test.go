@@ -17,7 +17,7 @@ package arbor
 // is the subtle part: once it returns it fails with that cause, unless a
 // Terminate, Remove, group restart or shutdown claimed it meanwhile, when its
 // return is a stop; if it outlives its shutdown timeout it is Stuck, and its
-// *StuckError unwraps to the cause (unless a stop claimed it before).
+// *StuckError unwraps to the cause (also when a stop claimed it since).
 //
 // Choices that keep the model small, each a restriction of the generator:
 //
@@ -150,6 +150,7 @@ type mCopy struct {
 	cancelled bool   // the supervisor cancelled its context: to stop it, or as failed
 	claimed   bool   // the supervisor decided that its return is a stop
 	hung      string // why it was cancelled as failed, until a stop of it begins
+	cause     string // why it was cancelled as failed, for good: its *StuckError's cause
 	deaf      bool   // a worker copy that ignores cancellation until released
 	readied   bool   // a worker copy called Ready (only the first call counts)
 	gen       int    // the model's quiet point at which it started
@@ -226,11 +227,13 @@ type mJob struct {
 }
 
 // mStop is a child that a job stops, with the copy that ran and the child's
-// gen when the job was queued.
+// gen when the job was queued; group marks a group restart's stop, which
+// also stops a copy an earlier group restart started since.
 type mStop struct {
-	c   *mChild
-	cp  *mCopy
-	gen int
+	c     *mChild
+	cp    *mCopy
+	gen   int
+	group bool
 }
 
 // mMember is a child that a group restart starts, unless Terminate or Remove
@@ -276,6 +279,32 @@ type mSup struct {
 	cur        *mChild   // the child being stopped and waited for
 	queue      []*mChild // starts waiting for waiting's readiness, in start order
 	waiting    *mChild   // the started child whose readiness the queue waits for
+	orphans    []*mSup   // nested supervisors removed in this Serve while children of theirs were stuck
+}
+
+// path is s's path in its tree.
+func (s *mSup) path() string {
+	if s.owner == nil || s.self == nil {
+		return s.name
+	}
+	return s.owner.path() + "/" + s.self.name
+}
+
+// stuckPaths are the paths of what leftovers reports.
+func (s *mSup) stuckPaths() []string {
+	if s.serving {
+		return nil
+	}
+	var out []string
+	for _, c := range s.children {
+		switch {
+		case c.cp != nil && c.stuck:
+			out = append(out, s.path()+"/"+c.name)
+		case c.sub != nil && c.cp == nil:
+			out = append(out, c.sub.stuckPaths()...)
+		}
+	}
+	return out
 }
 
 // mEvent is a copy's return (c, cp, err), with ready its readiness signal,
@@ -468,7 +497,7 @@ func (s *mSup) stuckAtom(c *mChild) string { return "stuck:" + s.name + "/" + c.
 func (s *mSup) begin() {
 	s.serving, s.shutting, s.failed, s.readySent = true, false, false, false
 	s.result, s.restartsAt, s.jobs, s.delayed, s.cur = nil, nil, nil, nil, nil
-	s.queue, s.waiting = nil, nil
+	s.queue, s.waiting, s.orphans = nil, nil, nil
 	for _, c := range slices.Clone(s.children) {
 		c.restarts, c.lastErr, c.failures, c.exitErr = 0, nil, 0, nil
 		c.startOnReturn, c.isRestart, c.nextStart, c.timer = false, false, -1, tNone
@@ -680,7 +709,7 @@ func (s *mSup) hang(c *mChild, cause string) {
 	if cp.deaf {
 		s.m.note("cancelled as failed, ignores it: " + cause)
 	}
-	cp.cancelled, cp.hung = true, cause
+	cp.cancelled, cp.hung, cp.cause = true, cause, cause
 	c.state = Stopping
 	c.timer, c.due = tStop, s.m.now+c.timeout
 	if !cp.deaf {
@@ -773,6 +802,10 @@ func (s *mSup) willStart(c *mChild) bool {
 func (s *mSup) stopped(c *mChild, below string) {
 	switch {
 	case c.removeOnStop || c.policy == Temporary:
+		if c.sub != nil && below != "" && s.serving {
+			s.m.note("nested supervisor removed with a stuck child")
+			s.orphans = append(s.orphans, c.sub) // Health and Serve's result still name them
+		}
 		s.answer(c, below)
 		s.remove(c)
 		return
@@ -808,6 +841,9 @@ func firstStuck(e mErr) string {
 // leftovers are the stuck atoms of s's children still stuck, and of those
 // of nested supervisors that no longer run, while s does not serve.
 func (s *mSup) leftovers() mErr {
+	if s.serving {
+		return nil // served again: it reports its own
+	}
 	var out mErr
 	for _, c := range s.children {
 		switch {
@@ -940,7 +976,7 @@ func (s *mSup) groupRestart(c *mChild, at time.Duration) {
 			if x.cp.hung != "" {
 				s.m.note("group restart claims a copy cancelled as failed")
 			}
-			j.stop = append(j.stop, mStop{x, x.cp, x.gen})
+			j.stop = append(j.stop, mStop{x, x.cp, x.gen, true})
 		}
 	}
 	for _, x := range g {
@@ -989,12 +1025,14 @@ func (s *mSup) advance() {
 			j.stop = j.stop[1:]
 			switch {
 			case x.cp == nil || x.stuck:
-			case x.cp != st.cp && x.gen != st.gen:
+			case x.cp != st.cp && (!st.group || x.gen != st.gen):
 				// The copy it was queued for returned by itself, and
-				// Terminate and Restart started a new one since: the stop
-				// is not for that one (TestRegressionStaleGroupRestartStopsRestartedChild).
-				// A copy that an earlier group restart started is stopped:
-				// the group restarts run one after the other.
+				// Restart (or Terminate and Restart) started a new one
+				// since: the stop is not for that one
+				// (TestRegressionStaleGroupRestartStopsRestartedChild,
+				// TestHostileStaleTerminateStopsRestartedCopy). A copy that
+				// an earlier group restart started is stopped by a group
+				// restart's stop: the group restarts run one after the other.
 				s.m.note("a stale stop spares a restarted copy")
 			default:
 				s.beginStop(x)
@@ -1057,11 +1095,11 @@ func (s *mSup) beginStop(x *mChild) {
 }
 
 // timedOut declares c, whose shutdown timeout passed, stuck. Its
-// *StuckError unwraps to why it was cancelled as failed, if a stop did not
-// claim it before.
+// *StuckError unwraps to why it was cancelled as failed, if it was, also
+// when a stop claimed it since.
 func (s *mSup) timedOut(c *mChild) {
 	s.m.note("stuck")
-	cause := c.cp.hung
+	cause := c.cp.cause
 	c.state, c.stuck, c.stuckAs = Stuck, true, s.stuckAtom(c)
 	if cause != "" {
 		s.m.note("stuck after a cancellation as failed: " + cause)
@@ -1184,7 +1222,7 @@ func (s *mSup) shutdown(reason mErr) {
 		}
 		if x.cp != nil {
 			x.cp.claimed = true
-			stop = append(stop, mStop{x, x.cp, x.gen})
+			stop = append(stop, mStop{c: x, cp: x.cp, gen: x.gen})
 		} else if x.state == Restarting {
 			x.state = Stopped
 		}
@@ -1215,7 +1253,10 @@ func (s *mSup) end() {
 			res = joinErr(res, c.sub.leftovers()) // what stopped nested supervisors left stuck
 		}
 	}
-	s.serving, s.shutting, s.jobs, s.delayed = false, false, nil, nil
+	for _, o := range s.orphans {
+		res = joinErr(res, o.leftovers())
+	}
+	s.serving, s.shutting, s.jobs, s.delayed, s.orphans = false, false, nil, nil, nil
 	if s.self == nil {
 		s.m.rootDone, s.m.rootErr = true, res
 		return
@@ -1333,7 +1374,7 @@ func (s *mSup) handle(call *mCall) {
 		if !c.cp.claimed {
 			c.cp.claimed = true
 			if !s.shutting {
-				s.jobs = append(s.jobs, &mJob{stop: []mStop{{c, c.cp, c.gen}}})
+				s.jobs = append(s.jobs, &mJob{stop: []mStop{{c: c, cp: c.cp, gen: c.gen}}})
 			}
 		}
 	}
@@ -2583,6 +2624,13 @@ func (h *harness) checkHealth(when string) {
 				add(p, true, false, c.state.String())
 			default:
 				add(p, true, true, "")
+			}
+		}
+		if s.serving {
+			for _, o := range s.orphans {
+				for _, p := range o.stuckPaths() {
+					add(p, false, false, "stuck")
+				}
 			}
 		}
 	}

@@ -57,10 +57,7 @@ func (s *Supervisor) beginStop(c *child) {
 // cancellation as a failure turns the copy's return into a stop.
 func (s *Supervisor) cancelCopy(c *child, cause error) {
 	if cause == nil {
-		c.claimed = true
-		if c.cold != nil {
-			c.cold.hung = nil
-		}
+		c.claimed = true // its return is a stop; hung, if set, stays its stuck error's cause
 		if s.loop.waiting == c {
 			s.loop.waiting = nil // later starts go on without it
 		}
