@@ -949,7 +949,7 @@ func TestHostileWaitReadyNilCtx(t *testing.T) {
 		sv := serveBG(t, s)
 		func() {
 			defer func() { _ = recover() }() // the caller's own bug may panic here
-			var nilCtx context.Context // deliberately nil: a caller's bug
+			var nilCtx context.Context       // deliberately nil: a caller's bug
 			_ = s.WaitReady(nilCtx)
 		}()
 		synctest.Wait()
