@@ -18,8 +18,11 @@ const DefaultBackoffReset = 10 * time.Minute
 // child that must be restarted. The supervisor waits on its own timer, in its
 // own goroutine; the child has no goroutine while it waits.
 //
-// Implement it to plug in a policy of your own. Delay is called from the
-// supervisor's goroutine and must not block; a negative delay counts as zero.
+// Implement it to plug in a policy of your own. The supervisor waits for
+// Delay, so it must not block; a negative delay counts as zero. A policy of
+// your own runs on a goroutine of its own: if it panics or calls
+// runtime.Goexit, that is reported (EventPolicyPanicked) and the child
+// restarts at once.
 type Backoff interface {
 	// Delay returns the wait before restarting a child whose count of
 	// consecutive failures is failures (1 for the first failure after a

@@ -36,7 +36,10 @@
 // Stopped), [Temporary] ones never (they are removed when they exit or
 // stop). [WithRestartIf] decides by the error instead of the policy. An error
 // wrapping [ErrDoNotRestart] is never restarted; one wrapping
-// [ErrTerminateTree] shuts down every supervisor up to the root.
+// [ErrTerminateTree] shuts down every supervisor up to the root. A restart
+// predicate or backoff policy of the user's that panics or calls
+// runtime.Goexit is reported and the child's policy decides, or it restarts
+// at once.
 //
 // Under [OneForOne] (the default) only the exited child restarts. Under
 // [OneForAll] the other live children are stopped one at a time in reverse
@@ -71,7 +74,8 @@
 // [DefaultShutdownTimeout] for a worker, no limit for a nested *Supervisor;
 // zero means no limit). Serve then returns nil after a shutdown by its
 // context or by automatic shutdown, or the intensity error, joined with a
-// [*StuckError] for each child still stuck, nested supervisors' included.
+// [*StuckError] for each child still stuck, nested supervisors' included
+// (also those of a nested supervisor removed while they were stuck).
 //
 // Go cannot kill a goroutine. A child that has not returned when its
 // shutdown timeout expires is Stuck: the supervisor stops waiting for it,
@@ -132,8 +136,10 @@
 // event at a time in the order they happened, never on a supervisor's
 // goroutine. Up to [EventBuffer] events queue for a slow handler; beyond,
 // they are dropped and counted in the next one's Dropped, except a
-// supervisor's last. Handlers and loggers that panic are recovered. The
-// root's Serve returns after its handlers have seen its last event.
+// supervisor's last. Handlers and loggers that panic or call
+// runtime.Goexit are contained. The root's Serve returns after its handlers
+// have seen its last event, or at most 5 seconds after its last child
+// stopped if a handler or logger blocks.
 //
 // # Costs
 //

@@ -230,10 +230,11 @@ func WithBackoffReset(d time.Duration) SharedOption {
 // WithRestartIf makes the child's restart decision a predicate of what its
 // Serve returned (nil for a normal exit), in place of its restart policy's:
 // restart when restart(err) is true. ErrDoNotRestart and ErrTerminateTree
-// still win, and a Temporary child is still never restarted. The predicate
-// runs on the supervisor's goroutine and must not block; if it panics, the
-// panic is logged and the restart policy decides. Like Kubernetes' container
-// restart rules or oversight's Restart func.
+// still win, and a Temporary child is still never restarted. The supervisor
+// waits for the predicate, so it must not block; it runs on a goroutine of
+// its own, and if it panics or calls runtime.Goexit, that is reported
+// (EventPolicyPanicked) and the restart policy decides. Like Kubernetes'
+// container restart rules or oversight's Restart func.
 func WithRestartIf(restart func(err error) bool) ChildOption {
 	return childOption(func(c *childSpec) {
 		if restart == nil {
