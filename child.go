@@ -191,6 +191,7 @@ type child struct {
 	cold     *childCold // the rest, allocated when first needed
 
 	gen           uint32 // counts Terminate and Remove calls: group restarts queued before one do not start it
+	ranIn         uint32 // the Serve (Supervisor.serves) in which its last copy started
 	pendingStarts int32  // pending group restarts that will start it
 	slot          int32  // index in the deadlines heap, or -1
 	ph            phase

@@ -112,7 +112,7 @@ func (s *Supervisor) launch(c *child) {
 	if c.tracks || c.heartbeat > 0 { // only these listen to Ready and Heartbeat
 		cp.w = &watch{born: now}
 	}
-	c.cp, c.claimed, c.then = cp, false, thenSettle
+	c.cp, c.claimed, c.then, c.ranIn = cp, false, thenSettle, s.serves
 	c.started = now.UnixNano()
 	if c.cold != nil {
 		c.cold.hung, c.cold.stuck, c.cold.below = nil, nil, nil

@@ -184,14 +184,16 @@ func (s *Supervisor) startGroup(j *job) {
 			// restart) or by Restart (a start): that one start serves both.
 		case x.ph == phStuck:
 			if x.then != thenStart && x.then != thenRemove { // start it again when it returns
-				x.then, x.restartNext, x.terminated = thenStart, true, false
+				x.then, x.restartNext, x.terminated = thenStart, x.ranIn == s.serves, false
 			}
 		case x.ph.live():
 			// Started since by another group restart or by Restart: its start
 			// is done already.
 		default:
+			// A child that never ran in this Serve (its first start waited
+			// in the queue) gets its first start, not a restart.
 			x.terminated = false
-			x.restartNext = true
+			x.restartNext = x.ranIn == s.serves
 			s.start(x)
 		}
 	}

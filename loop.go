@@ -66,6 +66,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	}
 	s.drain() // exits that came while no loop ran
 	s.serving = true
+	s.serves++
 	s.setUp(ctx, em)
 	s.mu.Unlock()
 	s.loop.notifier = s.startNotifier(ctx)

@@ -179,6 +179,7 @@ const (
 
 // mChild is the model's record of one child of a supervisor.
 type mChild struct {
+	ranThisServe bool // a copy of it started in the current Serve
 	name         string
 	id           int // serial number, for the offsets of its durations
 	policy       RestartPolicy
@@ -501,6 +502,7 @@ func (s *mSup) begin() {
 	for _, c := range slices.Clone(s.children) {
 		c.restarts, c.lastErr, c.failures, c.exitErr = 0, nil, 0, nil
 		c.startOnReturn, c.isRestart, c.nextStart, c.timer = false, false, -1, tNone
+		c.ranThisServe = false
 		switch {
 		case c.cp != nil:
 			s.m.note("serve again with a stuck child")
@@ -564,6 +566,7 @@ func (s *mSup) launch(c *mChild) {
 		c.restarts++
 	}
 	now := s.m.now
+	c.ranThisServe = true
 	c.cp = &mCopy{gen: s.m.gen, start: now, beating: true, beatSince: now, lastBeat: -1}
 	c.state, c.stuck, c.stuckAs, c.startedAt, c.timer = Running, false, "", now, tNone
 	if c.readiness || c.sub != nil {
@@ -1148,12 +1151,17 @@ func (s *mSup) startGroup(j *mJob) {
 			// (TestRegressionGroupRestartQueuesChildTwice).
 			s.m.note("group restart finds a member queued")
 		case x.cp == nil:
-			x.isRestart, x.holdOff = true, false
+			// A start of a child that never ran in this Serve (its first
+			// start waited in the queue) is its first start, not a restart.
+			if !x.ranThisServe {
+				s.m.note("group restart gives a child its first start")
+			}
+			x.isRestart, x.holdOff = x.ranThisServe, false
 			s.start(x)
 		case x.stuck && !x.startOnReturn:
 			s.m.note("group restart of a stuck child")
 			x.startOnReturn = true
-			x.isRestart, x.holdOff = true, false
+			x.isRestart, x.holdOff = x.ranThisServe, false
 		case x.stuck:
 			// Its start is due when it returns already: the first of this
 			// Serve, or an earlier group restart's.

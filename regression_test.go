@@ -400,3 +400,41 @@ func TestRegressionD9TypedNilErrors(t *testing.T) {
 func TestChildMainName(t *testing.T) {
 	assert.Equal(t, runtime.FuncForPC(reflect.ValueOf(childMain).Pointer()).Name(), childMainName)
 }
+
+// TestRegressionFirstStartInGroupRestartIsNoRestart: under OneForAll and
+// RestForOne, a child whose first start waited in the start queue behind a
+// child that failed before it was ready gets its first start from the group
+// restart: EventChildStarted, no restart counted. (Issue 11, defect 1.)
+func TestRegressionFirstStartInGroupRestartIsNoRestart(t *testing.T) {
+	for _, st := range []Strategy{OneForAll, RestForOne} {
+		t.Run(st.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var kinds []string
+				s := New("root", WithLogger(nil), WithStrategy(st), WithEventHandler(func(e Event) {
+					if e.Child == "b" {
+						kinds = append(kinds, e.Kind.String())
+					}
+				}))
+				a := newProbe("a", nil) // never ready
+				require.NoError(t, s.Add("a", a, WithReadiness(0)))
+				require.NoError(t, s.Add("b", newProbe("b", nil)))
+				sv := serveBG(t, s)
+				assert.Equal(t, []string{"a:starting", "b:starting"}, states(s), "b waits for a")
+				a.exit <- errors.New("not ready: failed")
+				synctest.Wait()
+				assert.Equal(t, []string{"a:starting", "b:starting"}, states(s))
+				tree := s.Tree(t.Context())
+				b := tree.Children[1]
+				assert.Equal(t, 0, b.Restarts)
+				assert.Equal(t, Counters{}, b.Counters, "b has not started yet")
+				Ready(a.copyContext(t, 1)) // the restarted a is ready: b starts
+				synctest.Wait()
+				b = s.Tree(t.Context()).Children[1]
+				assert.Equal(t, 0, b.Restarts, "its first start is no restart")
+				assert.Equal(t, Counters{Starts: 1}, b.Counters)
+				require.NoError(t, sv.stop())
+				assert.Equal(t, []string{"child started", "child stopped"}, kinds)
+			})
+		})
+	}
+}

@@ -29,6 +29,7 @@ type Supervisor struct {
 	head, tail *child
 	byName     map[string]*child
 	ords       uint64 // the last child's position in start order
+	serves     uint32 // counts Serve calls that served
 	n          [Starting + 1]int
 	specs      map[specKey]*childSpec // specs shared by children added with the same plain options; guarded by mu
 
