@@ -80,16 +80,26 @@ func (k EventKind) String() string {
 }
 
 // level is the slog level an event of kind k is logged at.
+//
+// One escalation makes one record at error level, EventIntensityExceeded's,
+// whose *IntensityError tells the whole chain: the supervisor's stop with
+// that error, and its parent's record of the failed child, are debug.
 func (k EventKind) level(err error) slog.Level {
+	_, escalated := err.(*IntensityError)
 	switch k {
-	case EventChildFailed, EventChildUnstuck:
+	case EventChildFailed:
+		if escalated {
+			return slog.LevelDebug
+		}
+		return slog.LevelWarn
+	case EventChildUnstuck:
 		return slog.LevelWarn
 	case EventChildHung, EventChildStuck, EventIntensityExceeded, EventPolicyPanicked:
 		return slog.LevelError
 	case EventRestartScheduled, EventChildRestarted:
 		return slog.LevelInfo
 	case EventSupervisorStopped:
-		if err != nil {
+		if err != nil && !escalated {
 			return slog.LevelError
 		}
 	}
@@ -401,7 +411,7 @@ func logEvent(lg *slog.Logger, e Event) {
 		attrs = append(attrs, slog.String("child", e.Child), slog.Int("restarts", e.Restarts))
 	}
 	if e.Kind == EventRestartScheduled {
-		attrs = append(attrs, slog.Duration("delay", e.Delay))
+		attrs = append(attrs, slog.String("delay", e.Delay.String())) // readable in every handler
 	}
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("error", safeMessage(e.Err)))

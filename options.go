@@ -105,13 +105,18 @@ func WithAutoShutdown(a AutoShutdown) Option {
 }
 
 // WithLogger sets the logger that reports the supervisor's events: failures
-// (warning), hung and stuck children, exceeded intensity (error), restarts
-// (info) and the other transitions (debug), with attributes named like the
-// Event fields. The default is the logger of the supervisor it is nested
-// in, and slog.Default() for a root; WithLogger(nil) turns logging off for
-// the supervisor and those nested in it that do not set their own. The
+// (warning), hung and stuck children, exceeded intensity (error, one record
+// per supervisor that gives up, carrying the chain), restarts (info) and the
+// other transitions (debug). Each record's message is "arbor: " and the
+// event's kind ("arbor: child failed"); its attributes, stable names:
+// supervisor (the path), child, restarts, error (the message), delay (a
+// duration as text, such as "1.5s"), stack (a stuck or panicked goroutine's
+// stack) and dropped. The default is the logger of the supervisor it is
+// nested in, and slog.Default() for a root; WithLogger(nil) turns logging off
+// for the supervisor and those nested in it that do not set their own. The
 // logger is called from the tree's event goroutine, never from the
-// supervisor's own (see WithEventHandler).
+// supervisor's own (see WithEventHandler), except its Enabled method, which
+// Serve asks once as it begins; a logger that panics loses its record.
 func WithLogger(l *slog.Logger) Option {
 	return supervisorOption(func(c *config) { c.logger, c.quiet = l, l == nil })
 }
