@@ -54,3 +54,17 @@ func TestLogRecords(t *testing.T) {
 		assert.Equal(t, []any{"1.5s"}, delays, "a duration a person can read")
 	})
 }
+
+// TestNodeStringQuotesDeceivingNames: Node.String quotes names and errors
+// that are not safely printable, so a child cannot fake lines of the tree or
+// reverse the text around it. (Issue 11, point 12.)
+func TestNodeStringQuotesDeceivingNames(t *testing.T) {
+	for _, name := range []string{"a\nb", "a\u2028b", "evil\u202egnp", "a\u0085b", "a\xffb"} {
+		n := &Node{Name: name, State: Running}
+		out := n.String()
+		assert.Equal(t, 1, strings.Count(out, "\n"), "one line for %q", name)
+		for _, r := range strings.TrimSuffix(out, "\n") {
+			assert.True(t, r >= ' ' && r < 0x7f, "%q rendered as %q", name, out)
+		}
+	}
+}

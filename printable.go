@@ -1,16 +1,22 @@
 package arbor
 
-import "strconv"
+import (
+	"strconv"
+	"unicode/utf8"
+)
 
-// printable keeps one node on one line of Node.String: it quotes text
-// holding control characters, such as a newline in a child's name or an
-// error.
+// printable keeps one node on one line of Node.String, and text that
+// cannot deceive a reader: it quotes text holding anything not safely
+// printable (strconv.IsPrint): control characters, C1 controls, line and
+// paragraph separators, bidirectional overrides, invalid UTF-8.
 func printable(s string) string {
+	safe := utf8.ValidString(s)
 	for _, r := range s {
-		if r < ' ' || r == 0x7f {
-			q := strconv.Quote(s)
-			return q[1 : len(q)-1]
-		}
+		safe = safe && strconv.IsPrint(r)
 	}
-	return s
+	if safe {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }

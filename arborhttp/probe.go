@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/arborgo/arbor"
 )
@@ -125,15 +126,19 @@ func ProbeHandler(s *arbor.Supervisor, p Probe, opts ...ProbeOption) http.Handle
 	})
 }
 
-// printable keeps one check on one line: it quotes text holding control
-// characters, such as a newline in a child's name or an error. It is the
-// same rule as the one arbor's Node.String applies.
+// printable keeps one check on one line, and text that cannot deceive a
+// reader: it quotes text holding anything not safely printable
+// (strconv.IsPrint: control and C1 characters, line separators,
+// bidirectional overrides) or invalid UTF-8. It is the same rule as the one
+// arbor's Node.String applies.
 func printable(s string) string {
+	safe := utf8.ValidString(s)
 	for _, r := range s {
-		if r < ' ' || r == 0x7f {
-			q := strconv.Quote(s)
-			return q[1 : len(q)-1]
-		}
+		safe = safe && strconv.IsPrint(r)
 	}
-	return s
+	if safe {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }

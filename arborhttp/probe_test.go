@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/arborgo/arbor"
 	"github.com/stretchr/testify/assert"
@@ -112,5 +113,22 @@ func TestPrintable(t *testing.T) {
 		"esc\x1b[31m!": `esc\x1b[31m!`,
 	} {
 		assert.Equal(t, want, printable(in), "%q", in)
+	}
+}
+
+// TestPrintableQuotesDeceivingText: anything not safely printable is quoted:
+// C1 controls, line separators, bidirectional overrides, invalid UTF-8.
+// (Issue 11, point 12.)
+func TestPrintableQuotesDeceivingText(t *testing.T) {
+	for _, in := range []string{"a\u0085b", "a\u2028b", "a\u2029b", "evil\u202egnp.exe", "a\u2066b", "a\xffb", "a\tb", "a\x00b"} {
+		out := printable(in)
+		assert.NotEqual(t, in, out, "%q is quoted", in)
+		assert.True(t, utf8.ValidString(out))
+		for _, r := range out {
+			assert.True(t, r >= ' ' && r < 0x7f, "%q: only ASCII printable characters after quoting, got %q", in, out)
+		}
+	}
+	for _, in := range []string{"db", "pool-7", "élan", "日本", "a b"} {
+		assert.Equal(t, in, printable(in), "%q is safe as it is", in)
 	}
 }
