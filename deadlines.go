@@ -123,7 +123,10 @@ func (s *Supervisor) due() {
 	now := time.Now()
 	for len(l.heap) > 0 && !l.heap[0].due.After(now) {
 		e := heap.Pop(&l.heap).(entry)
-		if j := e.j; j != nil {
+		if j := e.j; j == l.giveUp && j != nil {
+			s.giveUpStopping()
+			continue
+		} else if j != nil {
 			if i := slices.Index(l.delayed, j); i >= 0 {
 				l.delayed = slices.Delete(l.delayed, i, i+1)
 			}

@@ -72,8 +72,11 @@
 // order: the supervisor cancels the child's context and waits up to its
 // shutdown timeout ([WithShutdownTimeout]; default
 // [DefaultShutdownTimeout] for a worker, no limit for a nested *Supervisor;
-// zero means no limit). Serve then returns nil after a shutdown by its
-// context or by automatic shutdown, or the intensity error, joined with a
+// zero means no limit); [WithShutdownDeadline] bounds the whole shutdown,
+// for a grace period set outside the process. A shutdown begins with an
+// EventSupervisorStopping that carries its reason. Serve then returns nil
+// after a shutdown by its context or by automatic shutdown, or the
+// intensity error, joined with a
 // [*StuckError] for each child still stuck, nested supervisors' included
 // (also those of a nested supervisor removed while they were stuck).
 //

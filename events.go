@@ -52,23 +52,27 @@ const (
 	// panicked, or called runtime.Goexit; Err is the *PanicError (its Value
 	// is ErrGoexit for Goexit). The supervisor went on without it.
 	EventPolicyPanicked
+	// EventSupervisorStopping: the supervisor begins to shut down; Err is
+	// why (nil when its context ended or automatic shutdown fired).
+	EventSupervisorStopping
 )
 
 var eventNames = [...]string{
-	EventSupervisorStarted: "supervisor started",
-	EventSupervisorStopped: "supervisor stopped",
-	EventChildStarted:      "child started",
-	EventChildRestarted:    "child restarted",
-	EventChildReady:        "child ready",
-	EventChildExited:       "child exited",
-	EventChildFailed:       "child failed",
-	EventChildStopped:      "child stopped",
-	EventRestartScheduled:  "restart scheduled",
-	EventChildHung:         "child hung",
-	EventChildStuck:        "child stuck",
-	EventChildUnstuck:      "stuck child returned",
-	EventIntensityExceeded: "restart intensity exceeded",
-	EventPolicyPanicked:    "restart policy panicked",
+	EventSupervisorStarted:  "supervisor started",
+	EventSupervisorStopped:  "supervisor stopped",
+	EventChildStarted:       "child started",
+	EventChildRestarted:     "child restarted",
+	EventChildReady:         "child ready",
+	EventChildExited:        "child exited",
+	EventChildFailed:        "child failed",
+	EventChildStopped:       "child stopped",
+	EventRestartScheduled:   "restart scheduled",
+	EventChildHung:          "child hung",
+	EventChildStuck:         "child stuck",
+	EventChildUnstuck:       "stuck child returned",
+	EventIntensityExceeded:  "restart intensity exceeded",
+	EventPolicyPanicked:     "restart policy panicked",
+	EventSupervisorStopping: "supervisor stopping",
 }
 
 // String returns the kind in words, such as "child failed".
@@ -96,7 +100,7 @@ func (k EventKind) level(err error) slog.Level {
 		return slog.LevelWarn
 	case EventChildHung, EventChildStuck, EventIntensityExceeded, EventPolicyPanicked:
 		return slog.LevelError
-	case EventRestartScheduled, EventChildRestarted:
+	case EventRestartScheduled, EventChildRestarted, EventSupervisorStopping:
 		return slog.LevelInfo
 	case EventSupervisorStopped:
 		if err != nil && !escalated {

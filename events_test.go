@@ -57,6 +57,7 @@ func TestEventsSequence(t *testing.T) {
 			"root/a: child failed (restarts=0): boom",
 			"root/a: restart scheduled (restarts=0) in 1s: boom",
 			"root/a: child restarted (restarts=1)",
+			"root: supervisor stopping",
 			"root/a: child stopped (restarts=1)",
 			"root: supervisor stopped",
 		}, got.lines())
@@ -87,9 +88,11 @@ func TestEventsNestedPaths(t *testing.T) {
 			"root/db/conn: child started (restarts=0)",
 			"root/db/conn: child failed (restarts=0): refused",
 			`root/db/conn: restart intensity exceeded (restarts=0): arbor: restart intensity exceeded: root/db (more than 0 restarts in 1m0s); last failure: root/db/conn: refused`,
+			"root/db: supervisor stopping: " + `arbor: restart intensity exceeded: root/db (more than 0 restarts in 1m0s); last failure: root/db/conn: refused`,
 			"root/db: supervisor stopped: " + `arbor: restart intensity exceeded: root/db (more than 0 restarts in 1m0s); last failure: root/db/conn: refused`,
 			"root/db: supervisor started",
 			"root/db/conn: child started (restarts=0)",
+			"root/db: supervisor stopping",
 			"root/db/conn: child stopped (restarts=0)",
 			"root/db: supervisor stopped",
 		}
@@ -101,7 +104,7 @@ func TestEventsNestedPaths(t *testing.T) {
 			}
 		}
 		assert.Equal(t, want, nested, "the root's handler sees the nested events too, in the same order")
-		assert.Contains(t, top.lines(), `root/db: child failed (restarts=0): `+want[4][len("root/db: supervisor stopped: "):])
+		assert.Contains(t, top.lines(), `root/db: child failed (restarts=0): `+want[5][len("root/db: supervisor stopped: "):])
 		assert.Contains(t, top.lines(), "root/db: child restarted (restarts=1)")
 	})
 }
@@ -136,7 +139,7 @@ func TestEventsSlowHandlerFlood(t *testing.T) {
 		for _, e := range got.all {
 			dropped += e.Dropped
 		}
-		emitted := 2 + 2*failures + 2 // started, started a, failures, stopped a, stopped
+		emitted := 2 + 2*failures + 3 // started, started a, failures, stopping, stopped a, stopped
 		assert.Equal(t, EventSupervisorStopped, got.all[len(got.all)-1].Kind, "the last event always arrives")
 		assert.Positive(t, dropped)
 		assert.LessOrEqual(t, delivered, 2*EventBuffer+2, "the queue, the batch in delivery, the last event")
@@ -159,7 +162,7 @@ func TestEventsPanickingHandler(t *testing.T) {
 		synctest.Wait()
 		assert.Equal(t, []string{"a:running"}, states(s))
 		require.NoError(t, sv.stop())
-		assert.Len(t, got.lines(), 6)
+		assert.Len(t, got.lines(), 7)
 		assert.Contains(t, buf.String(), "arbor: event handler panicked")
 		assert.Contains(t, buf.String(), "handler broke")
 	})

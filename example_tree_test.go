@@ -30,6 +30,7 @@ func ExampleWithEventHandler() {
 	// root/job: child failed (restarts=0): disk full
 	// root/job: child restarted (restarts=1)
 	// root/job: child exited (restarts=1)
+	// root: supervisor stopping
 	// root: supervisor stopped
 }
 

@@ -68,3 +68,44 @@ func TestNodeStringQuotesDeceivingNames(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdownDeadline: with WithShutdownDeadline, a shutdown ends at the
+// deadline: the children still running are declared stuck at once, without
+// waiting for their own shutdown timeouts, and Serve returns them. The
+// shutdown begins with an EventSupervisorStopping carrying its reason.
+// (Issue 11, point 6.)
+func TestShutdownDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var kinds []EventKind
+		s := New("root", WithLogger(nil), WithShutdownDeadline(3*time.Second),
+			WithEventHandler(func(e Event) {
+				if e.Child == "" {
+					kinds = append(kinds, e.Kind)
+				}
+			}))
+		a, b, c := newProbe("a", nil), newProbe("b", nil), newProbe("c", nil)
+		a.setIgnore(true)
+		b.setIgnore(true)
+		require.NoError(t, s.Add("a", a, WithShutdownTimeout(5*time.Second)))
+		require.NoError(t, s.Add("b", b, WithShutdownTimeout(5*time.Second)))
+		require.NoError(t, s.Add("c", c, WithShutdownTimeout(5*time.Second)))
+		sv := serveBG(t, s)
+		start := time.Now()
+		err := sv.stop()
+		assert.Equal(t, 3*time.Second, time.Since(start), "the deadline, not 5s + 5s")
+		var stuck []string
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			var se *StuckError
+			require.ErrorAs(t, e, &se)
+			stuck = append(stuck, se.Child)
+		}
+		assert.ElementsMatch(t, []string{"a", "b"}, stuck)
+		assert.Equal(t, []EventKind{EventSupervisorStarted, EventSupervisorStopping, EventSupervisorStopped}, kinds)
+		close(a.release)
+		close(b.release)
+		synctest.Wait()
+		_, most, _ := a.counts()
+		assert.Equal(t, 1, most)
+		require.ErrorIs(t, New("x", WithShutdownDeadline(0)).Serve(t.Context()), ErrInvalid)
+	})
+}

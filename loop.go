@@ -21,6 +21,7 @@ type loop struct {
 	jobs    []*job // queued stops and group restarts; jobs[0] runs
 	cur     *child // the child jobs[0] waits for
 	delayed []*job // group restarts waiting for their trigger's backoff delay
+	giveUp  *job   // the shutdown deadline's entry in the heap, or nil
 
 	heap       deadlines // timed waits, earliest first, served by timer
 	timer      *time.Timer

@@ -30,17 +30,18 @@ func (f childOption) applyChild(c *childSpec) { f(c) }
 
 // config is a supervisor's configuration, fixed in New.
 type config struct {
-	strategy     Strategy
-	maxRestarts  int
-	period       time.Duration
-	autoShutdown AutoShutdown
-	backoff      Backoff       // default for children; nil: none
-	resetAfter   time.Duration // default for children; 0: never
-	logger       *slog.Logger
-	quiet        bool // WithLogger(nil): log nothing
-	systemd      bool // WithSystemd
-	handlers     []func(Event)
-	err          error // the first bad option, returned by Serve
+	strategy         Strategy
+	maxRestarts      int
+	period           time.Duration
+	autoShutdown     AutoShutdown
+	backoff          Backoff       // default for children; nil: none
+	resetAfter       time.Duration // default for children; 0: never
+	logger           *slog.Logger
+	quiet            bool // WithLogger(nil): log nothing
+	systemd          bool // WithSystemd
+	handlers         []func(Event)
+	shutdownDeadline time.Duration // WithShutdownDeadline; 0: none
+	err              error         // the first bad option, returned by Serve
 }
 
 func (c *config) fail(err error) {
@@ -101,6 +102,23 @@ func WithAutoShutdown(a AutoShutdown) Option {
 			return
 		}
 		c.autoShutdown = a
+	})
+}
+
+// WithShutdownDeadline bounds the supervisor's whole shutdown, for a
+// deadline set outside the process such as Kubernetes'
+// terminationGracePeriodSeconds: once d has passed since the supervisor
+// began to shut down, every child still running is cancelled and declared
+// stuck at once, without waiting for its own shutdown timeout, and Serve
+// returns (with their *StuckError). d must be positive. Without it, a
+// shutdown takes at most the sum of the children's shutdown timeouts.
+func WithShutdownDeadline(d time.Duration) Option {
+	return supervisorOption(func(c *config) {
+		if d <= 0 {
+			c.fail(invalidf("shutdown deadline %v is not positive", d))
+			return
+		}
+		c.shutdownDeadline = d
 	})
 }
 

@@ -13,6 +13,7 @@ func (s *Supervisor) shutdown(reason error) {
 	}
 	l.shutting, l.reason = true, reason
 	l.notifier.stopping()
+	s.emit(EventSupervisorStopping, nil, reason)
 	// Pending starts: delayed restarts, group restarts waiting for their
 	// delay, queued starts and queued jobs.
 	s.dropPendingStarts()
@@ -43,6 +44,26 @@ func (s *Supervisor) shutdown(reason error) {
 		}
 	}
 	l.jobs = append(l.jobs, &job{stops: stops, slot: -1})
+	if d := s.cfg.shutdownDeadline; d > 0 {
+		l.giveUp = &job{slot: -1}
+		s.deadline(entry{due: time.Now().Add(d), j: l.giveUp}, waitStop)
+	}
+}
+
+// giveUpStopping ends a shutdown that reached its deadline
+// (WithShutdownDeadline): every child still running is cancelled and
+// declared stuck at once, and Serve returns.
+func (s *Supervisor) giveUpStopping() {
+	l := &s.loop
+	clear(l.jobs)
+	l.jobs, l.cur = l.jobs[:0], nil
+	for c := s.tail; c != nil; c = c.prev {
+		if c.ph == phStarting || c.ph == phRunning || c.ph == phStopping {
+			s.cancelCopy(c, nil)
+			s.unschedule(c)
+			s.declareStuck(c)
+		}
+	}
 }
 
 // beginStop stops c for the job in progress, which waits for it.
