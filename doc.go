@@ -76,9 +76,9 @@
 // for a grace period set outside the process. A shutdown begins with an
 // EventSupervisorStopping that carries its reason. Serve then returns nil
 // after a shutdown by its context or by automatic shutdown, or the
-// intensity error, joined with a
-// [*StuckError] for each child still stuck, nested supervisors' included
-// (also those of a nested supervisor removed while they were stuck).
+// intensity error, joined with a [*StuckError] for each child still stuck,
+// nested supervisors' included (also those of a nested supervisor removed
+// while they were stuck).
 //
 // Go cannot kill a goroutine. A child that has not returned when its
 // shutdown timeout expires is Stuck: the supervisor stops waiting for it,
