@@ -288,11 +288,15 @@ func (s *Supervisor) setPhaseAt(c *child, p phase, now time.Time) {
 	if checkPhaseMoves && phaseMoves[old]&(1<<p) == 0 {
 		panic("arbor: child " + c.name + " moved from phase " + strconv.Itoa(int(old)) + " to " + strconv.Itoa(int(p)))
 	}
+	counts := &s.n
+	if c.exempt {
+		counts = &s.nExempt
+	}
 	if old != phRemoved {
-		s.n[phaseState[old]]--
+		counts[phaseState[old]]--
 	}
 	if p != phRemoved {
-		s.n[phaseState[p]]++
+		counts[phaseState[p]]++
 	}
 	c.ph = p
 	if phaseState[old] != phaseState[p] {

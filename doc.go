@@ -27,7 +27,9 @@
 // Whether the supervisor cancelled a child is read from its own records,
 // never from the error. A worker's error value is not trusted: the
 // supervisor never runs its methods on its own goroutine, and a method that
-// panics or an Unwrap that cycles is contained.
+// panics or an Unwrap that cycles is contained: what an error wraps is
+// looked at breadth first, up to 1000 distinct errors, so an
+// [ErrDoNotRestart] or [ErrTerminateTree] beyond that is not seen.
 //
 // # Restarts
 //

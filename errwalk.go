@@ -60,20 +60,30 @@ func findErr[E error](err error) (found E, ok bool) {
 }
 
 // walkErr visits err and what it wraps, breadth first, until visit returns
-// true or maxErrChain errors were visited. Errors already visited (by
-// identity, where comparable) are not visited again.
+// true or maxErrChain errors were visited; it queues at most maxErrChain
+// errors. Errors already visited (by identity, where comparable) are not
+// visited again and do not count.
 func walkErr(err error, visit func(error) bool) bool {
 	var buf [4]error
 	queue := append(buf[:0], err)
-	for n := 0; n < len(queue) && n < maxErrChain; n++ {
-		e := queue[n]
-		if e == nil || seenBefore(queue[:n], e) {
+	visited := 0
+	for i := 0; i < len(queue) && visited < maxErrChain; i++ {
+		e := queue[i]
+		if e == nil || seenBefore(queue[:i], e) {
 			continue
 		}
+		visited++
 		if safeVisit(visit, e) {
 			return true
 		}
-		queue = append(queue, safeUnwrap(e)...)
+		for _, u := range safeUnwrap(e) {
+			if len(queue) >= maxErrChain { // the walk ends before it reaches more
+				break
+			}
+			if u != nil && !seenBefore(queue, u) {
+				queue = append(queue, u)
+			}
+		}
 	}
 	return false
 }

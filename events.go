@@ -266,6 +266,7 @@ type dispatcher struct {
 	spare   []queued
 	cur     []queued // the batch being delivered, from pos on; the delivering goroutine's own
 	pos     int
+	step    int // cur[pos]'s next step: 0 the logger, then its handlers
 	dropped int
 	running bool
 	closed  bool
@@ -317,9 +318,13 @@ func (d *dispatcher) run() {
 	for {
 		for d.pos < len(d.cur) {
 			q := d.cur[d.pos]
+			for d.step <= len(q.em.handlers) { // step 0: the logger; then each handler
+				step := d.step
+				d.step++ // past it before it runs: after a Goexit, the next one goes on
+				deliver(q.e, q.em, step)
+			}
 			d.cur[d.pos] = queued{}
-			d.pos++
-			deliver(q.e, q.em)
+			d.pos, d.step = d.pos+1, 0
 		}
 		d.mu.Lock()
 		d.spare = d.cur[:0]
@@ -377,16 +382,16 @@ func (d *dispatcher) close() {
 	}
 }
 
-// deliver logs e and hands it to each handler, recovering panics.
-func deliver(e Event, em *emitter) {
-	if lg := em.logger; lg != nil {
-		func() {
-			defer func() { _ = recover() }() // a logger that panics loses its record, nothing else
-			logEvent(lg, e)
-		}()
+// deliver takes one step of e's delivery: step 0 logs it, step k hands it
+// to the k-th handler. Panics are recovered.
+func deliver(e Event, em *emitter, step int) {
+	if step > 0 {
+		callHandler(em.handlers[step-1], e, em.logger)
+		return
 	}
-	for _, h := range em.handlers {
-		callHandler(h, e, em.logger)
+	if lg := em.logger; lg != nil {
+		defer func() { _ = recover() }() // a logger that panics loses its record, nothing else
+		logEvent(lg, e)
 	}
 }
 

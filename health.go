@@ -54,11 +54,21 @@ func (s *Supervisor) Health(ctx context.Context) Health {
 // Stopped.
 func (n *Node) Health() Health {
 	h := Health{Live: true, Ready: true}
-	n.health(&h, true)
+	n.health(&h, true, false)
 	return h
 }
 
-func (n *Node) health(h *Health, root bool) {
+// health appends the checks of n and below; under a node exempt from
+// readiness every check is ready, its reason kept.
+func (n *Node) health(h *Health, root, exempt bool) {
+	exempt = exempt || n.exempt
+	add := func(ck Check) {
+		if exempt && !ck.Ready {
+			ck.Ready = true
+			ck.Reason += " (exempt from readiness)"
+		}
+		h.add(ck)
+	}
 	if n.Kind == KindWorker || n.sup == nil {
 		ck := Check{Path: n.Path, Live: true, Ready: true}
 		switch n.State {
@@ -70,7 +80,7 @@ func (n *Node) health(h *Health, root bool) {
 		if !ck.Ready {
 			ck.Reason, ck.Err = n.State.String(), n.LastError
 		}
-		h.add(ck)
+		add(ck)
 		return
 	}
 	sn := n.sup
@@ -96,16 +106,16 @@ func (n *Node) health(h *Health, root bool) {
 	case seen != Running && sn.serving:
 		me.Ready, me.Reason = false, seen.String()
 	}
-	h.add(me)
+	add(me)
 	for _, c := range n.Children {
-		c.health(h, false)
+		c.health(h, false, exempt)
 	}
 	for _, err := range sn.orphans { // still under the tree, though removed from it
 		ck := Check{Path: n.Path, Reason: "stuck", Err: err}
 		if se, ok := err.(*StuckError); ok {
 			ck.Path = se.Supervisor + "/" + se.Child
 		}
-		h.add(ck)
+		add(ck)
 	}
 }
 

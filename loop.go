@@ -185,9 +185,7 @@ func (s *Supervisor) end() error {
 		}
 		c = next
 	}
-	for _, sub := range l.orphans {
-		errs = append(errs, sub.leftovers()...)
-	}
+	errs = append(errs, s.orphanLeftovers()...)
 	em := l.em
 	waiters := l.readyWait
 	clear(l.queue)
@@ -248,7 +246,11 @@ func (s *Supervisor) leftovers() []error {
 func (s *Supervisor) link(c *child) {
 	s.ords++
 	c.ord = s.ords
-	s.n[c.state()]++
+	if c.exempt {
+		s.nExempt[c.state()]++
+	} else {
+		s.n[c.state()]++
+	}
 	c.prev = s.tail
 	if s.tail != nil {
 		s.tail.next = c

@@ -154,6 +154,17 @@ type childSpec struct {
 	backoffSet   bool
 	resetSet     bool
 	readiness    bool
+	exempt       bool // WithReadinessExempt
+}
+
+// WithReadinessExempt leaves the child out of its tree's readiness: its
+// state never makes its supervisor, Health or WaitReady not ready (a
+// background job waiting in backoff should not take a pod out of its
+// Service), though Health still lists its check, with its reason. Its
+// liveness counts as any child's: a stuck exempt child makes the tree not
+// live. For a nested *Supervisor the whole subtree is exempt.
+func WithReadinessExempt() ChildOption {
+	return childOption(func(c *childSpec) { c.exempt = true })
 }
 
 // WithRestart sets the child's restart policy. The default is Permanent.
@@ -254,8 +265,9 @@ func WithBackoffReset(d time.Duration) SharedOption {
 // Serve returned (nil for a normal exit), in place of its restart policy's:
 // restart when restart(err) is true. ErrDoNotRestart and ErrTerminateTree
 // still win, and a Temporary child is still never restarted. The supervisor
-// waits for the predicate, so it must not block; it runs on a goroutine of
-// its own, and if it panics or calls runtime.Goexit, that is reported
+// waits for the predicate, so it must not block, nor call the methods of
+// the supervisor that waits for it (that deadlocks); it runs on a goroutine
+// of its own, and if it panics or calls runtime.Goexit, that is reported
 // (EventPolicyPanicked) and the restart policy decides. Like Kubernetes'
 // container restart rules or oversight's Restart func.
 func WithRestartIf(restart func(err error) bool) ChildOption {

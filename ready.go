@@ -72,7 +72,7 @@ func WithHeartbeat(period time.Duration) ChildOption {
 }
 
 // ready reports whether every child is ready: none is starting, restarting,
-// stopping or stuck.
+// stopping or stuck, children exempt from readiness aside.
 func (s *Supervisor) ready() bool {
 	n := &s.n
 	return n[Starting]+n[Restarting]+n[Stopping]+n[Stuck] == 0

@@ -1,6 +1,7 @@
 package arbor
 
 import (
+	"slices"
 	"time"
 )
 
@@ -49,8 +50,8 @@ func (s *Supervisor) copyReturned(cp *copyCtx, err error, class errClass) {
 		}
 		if sub, ok := c.worker.(*Supervisor); ok && class.stuck {
 			c.coldRec().below = err // its children that outlived it, for the callers waiting
-			if (c.then == thenRemove || c.restart == Temporary) && s.serving {
-				s.loop.orphans = append(s.loop.orphans, sub) // Serve's result still names them
+			if (c.then == thenRemove || c.restart == Temporary) && s.serving && !slices.Contains(s.loop.orphans, sub) {
+				s.loop.orphans = append(s.loop.orphans, sub) // Health and Serve's result still name them
 			}
 		}
 		s.afterStop(c)
@@ -195,6 +196,22 @@ func (s *Supervisor) restartOne(c *child, now time.Time) {
 	}
 	c.restartNext = true
 	s.start(c)
+}
+
+// orphanLeftovers returns the stuck children of the nested supervisors
+// removed in this Serve while children of theirs were stuck, unless a
+// supervisor has a parent again, which reports them.
+func (s *Supervisor) orphanLeftovers() []error {
+	var errs []error
+	for _, sub := range s.loop.orphans {
+		treeMu.Lock()
+		owned := sub.owner != nil
+		treeMu.Unlock()
+		if !owned {
+			errs = append(errs, sub.leftovers()...)
+		}
+	}
+	return errs
 }
 
 // escalate shuts the supervisor down because c's restart would exceed the

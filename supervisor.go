@@ -28,9 +28,10 @@ type Supervisor struct {
 	// mu guards them otherwise.
 	head, tail *child
 	byName     map[string]*child
-	ords       uint64 // the last child's position in start order
-	serves     uint32 // counts Serve calls that served
-	n          [Starting + 1]int
+	ords       uint64                 // the last child's position in start order
+	serves     uint32                 // counts Serve calls that served
+	n          [Starting + 1]int      // children per State
+	nExempt    [Starting + 1]int      // of those, children exempt from readiness
 	specs      map[specKey]*childSpec // specs shared by children added with the same plain options; guarded by mu
 
 	owner *Supervisor // the supervisor s is a child of, or nil; guarded by treeMu
@@ -65,7 +66,7 @@ const maxSharedSpecs = 64
 type specKey struct {
 	restart                                      RestartPolicy
 	timeout, resetAfter, startTimeout, heartbeat time.Duration
-	significant, readiness                       bool
+	significant, readiness, exempt               bool
 }
 
 // shared returns a read-only spec equal to spec that other children share,
@@ -76,7 +77,7 @@ func (s *Supervisor) shared(spec childSpec) *childSpec {
 	if spec.restartIf != nil || spec.backoffSet {
 		return sp
 	}
-	k := specKey{spec.restart, spec.timeout, spec.resetAfter, spec.startTimeout, spec.heartbeat, spec.significant, spec.readiness}
+	k := specKey{spec.restart, spec.timeout, spec.resetAfter, spec.startTimeout, spec.heartbeat, spec.significant, spec.readiness, spec.exempt}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if x := s.specs[k]; x != nil {

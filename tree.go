@@ -87,7 +87,8 @@ type Node struct {
 	// does not serve (they are Stopped then, or Stuck); nil for a worker.
 	Children []*Node
 
-	sup *supSnap // a supervisor's own answer; nil for a worker
+	sup    *supSnap // a supervisor's own answer; nil for a worker
+	exempt bool     // left out of the tree's readiness (WithReadinessExempt)
 }
 
 // Tree returns a snapshot of the tree under s: s itself, its children, and
@@ -135,6 +136,7 @@ func (s *Supervisor) tree(ctx context.Context, n *Node, root bool) {
 			Since:     c.since,
 			NextStart: c.info.NextStart,
 			Counters:  c.count,
+			exempt:    c.exempt,
 		}
 		if c.sub != nil {
 			ch.Kind = KindSupervisor
@@ -156,10 +158,11 @@ type supSnap struct {
 }
 
 type childSnap struct {
-	info  ChildInfo
-	since time.Time
-	count Counters
-	sub   *Supervisor // a nested supervisor, or nil
+	exempt bool
+	info   ChildInfo
+	since  time.Time
+	count  Counters
+	sub    *Supervisor // a nested supervisor, or nil
 }
 
 // snapNow describes the supervisor, on its loop or under mu.
@@ -167,13 +170,11 @@ func (s *Supervisor) snapNow() *supSnap {
 	h := &supSnap{serving: s.serving}
 	if s.serving {
 		h.shutting, h.reason, h.since = s.loop.shutting, s.loop.reason, s.loop.started
-		for _, sub := range s.loop.orphans {
-			h.orphans = append(h.orphans, sub.leftovers()...)
-		}
+		h.orphans = s.orphanLeftovers()
 	}
 	h.children = make([]childSnap, 0, len(s.byName))
 	for c := s.head; c != nil; c = c.next {
-		ch := childSnap{info: c.info(), count: c.count}
+		ch := childSnap{info: c.info(), count: c.count, exempt: c.exempt}
 		if c.since != 0 {
 			ch.since = time.Unix(0, c.since)
 		}

@@ -62,7 +62,11 @@ func WithErrors() ProbeOption {
 // passed" on success. Reasons are state names such as "stuck" or
 // "restarting"; workers' errors and stacks are never shown unless
 // WithErrors is given. Names and errors holding control characters are
-// quoted, so that each check stays on one line. The handler answers once
+// quoted, so that each check stays on one line. As kube-apiserver's, it
+// takes the query parameter exclude, repeatable: a check's path, such as
+// "root/jobs", leaves that check and the checks below it out of the answer
+// ("[+]root/jobs excluded: ok"); a path that matches no check is named in a
+// warning line. The handler answers once
 // every supervisor has (see arbor.Supervisor.Health); if the request's
 // context ends first, the silent supervisors count as failed.
 //
@@ -86,11 +90,25 @@ func ProbeHandler(s *arbor.Supervisor, p Probe, opts ...ProbeOption) http.Handle
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := s.Health(r.Context())
-		ok := h.Ready
-		if p == Liveness {
-			ok = h.Live
+		query := r.URL.Query()
+		excluded := query["exclude"]
+		used := make([]bool, len(excluded))
+		isExcluded := func(path string) bool {
+			for i, x := range excluded {
+				if path == x || strings.HasPrefix(path, x+"/") {
+					used[i] = true
+					return true
+				}
+			}
+			return false
 		}
-		_, verbose := r.URL.Query()["verbose"]
+		ok := true
+		for _, c := range h.Checks {
+			if !isExcluded(c.Path) {
+				ok = ok && (p == Liveness && c.Live || p == Readiness && c.Ready)
+			}
+		}
+		_, verbose := query["verbose"]
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
@@ -105,6 +123,10 @@ func ProbeHandler(s *arbor.Supervisor, p Probe, opts ...ProbeOption) http.Handle
 			if p == Liveness {
 				cok = c.Live
 			}
+			if isExcluded(c.Path) {
+				b.WriteString("[+]" + printable(c.Path) + " excluded: ok\n")
+				continue
+			}
 			if cok {
 				b.WriteString("[+]" + printable(c.Path) + " ok\n")
 				continue
@@ -114,6 +136,15 @@ func ProbeHandler(s *arbor.Supervisor, p Probe, opts ...ProbeOption) http.Handle
 				b.WriteString(": " + printable(c.Err.Error()))
 			}
 			b.WriteByte('\n')
+		}
+		var unmatched []string
+		for i, x := range excluded {
+			if !used[i] {
+				unmatched = append(unmatched, printable(x))
+			}
+		}
+		if len(unmatched) > 0 {
+			b.WriteString("warn: some health checks cannot be excluded: no matches for " + strings.Join(unmatched, ",") + "\n")
 		}
 		if ok {
 			b.WriteString(p.name() + " check passed\n")

@@ -132,3 +132,47 @@ func TestPrintableQuotesDeceivingText(t *testing.T) {
 		assert.Equal(t, in, printable(in), "%q is safe as it is", in)
 	}
 }
+
+// TestProbeExcludeAndExempt: a child added WithReadinessExempt never makes
+// /readyz fail, though verbose output still lists it with its reason; the
+// query parameter exclude leaves a check and the checks below it out, and a
+// path that matches nothing is named in a warning. (Issue 11, point 5.)
+func TestProbeExcludeAndExempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		root := arbor.New("root", arbor.WithLogger(nil))
+		api := newWorker()
+		job := newWorker()
+		require.NoError(t, root.Add("api", api, arbor.WithBackoff(arbor.ConstantBackoff(time.Minute))))
+		require.NoError(t, root.Add("job", job, arbor.WithReadinessExempt(), arbor.WithBackoff(arbor.ConstantBackoff(time.Minute))))
+		sv := serveBG(t, root)
+		job.exit <- errors.New("queue empty")
+		synctest.Wait()
+
+		ready := ProbeHandler(root, Readiness)
+		get := func(url string) (int, string) {
+			rec := httptest.NewRecorder()
+			ready.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, url, nil))
+			return rec.Code, rec.Body.String()
+		}
+		code, body := get("/readyz")
+		assert.Equal(t, http.StatusOK, code, "an exempt child waiting in backoff leaves the tree ready: %s", body)
+		_, body = get("/readyz?verbose")
+		assert.Contains(t, body, "[+]root/job ok")
+		h := root.Health(t.Context())
+		assert.True(t, h.Ready)
+		assert.Equal(t, "restarting (exempt from readiness)", h.Checks[2].Reason)
+		require.NoError(t, root.WaitReady(t.Context()), "WaitReady does not wait for an exempt child")
+
+		// api stuck in backoff too: /readyz fails unless it is excluded.
+		api.exit <- errors.New("down")
+		synctest.Wait()
+		code, body = get("/readyz")
+		assert.Equal(t, http.StatusServiceUnavailable, code, body)
+		assert.Contains(t, body, "[-]root/api failed: ")
+		code, body = get("/readyz?verbose&exclude=root/api&exclude=root/nope")
+		assert.Equal(t, http.StatusOK, code, body)
+		assert.Contains(t, body, "[+]root/api excluded: ok")
+		assert.Contains(t, body, "warn: some health checks cannot be excluded: no matches for root/nope")
+		require.NoError(t, sv.stop())
+	})
+}
