@@ -43,14 +43,9 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	root := arbor.New("app", arbor.WithLogger(logger))
-	// The database: ready once connected; at most 5 s to get there.
-	must(root.Add("db", arbor.WorkerFunc(database), arbor.WithReadiness(5*time.Second)))
-	// A background job that must heartbeat every second. Its first copy
-	// wedges after a second; it is cancelled as hung and restarted after a
-	// one-second backoff, during which /readyz says 503.
-	must(root.Add("jobs", jobs(), arbor.WithHeartbeat(time.Second),
-		arbor.WithBackoff(arbor.ConstantBackoff(time.Second))))
+	// The whole shutdown stays within the pod's grace period
+	// (terminationGracePeriodSeconds: 30 in deployment.yaml).
+	root := arbor.New("app", arbor.WithLogger(logger), arbor.WithShutdownDeadline(25*time.Second))
 
 	// Resolve a ":0" address to a free port once, so that restarts of the
 	// server child listen where the probes point.
@@ -65,8 +60,19 @@ func main() {
 	mux.Handle("/livez", arborhttp.ProbeHandler(root, arborhttp.Liveness))
 	mux.Handle("/readyz", arborhttp.ProbeHandler(root, arborhttp.Readiness))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello") })
-	// The HTTP server is a child too, so the probes share its fate.
+	// The HTTP server is a child too, so the probes share its fate. It is
+	// the first child: added after a readiness-gated child, it would start,
+	// and answer the kubelet's probes, only once that child is ready.
 	must(root.Add("http", server(listenAddr, mux)))
+	// The database: ready once connected; at most 5 s to get there.
+	must(root.Add("db", arbor.WorkerFunc(database), arbor.WithReadiness(5*time.Second)))
+	// A background job that must heartbeat every second. Its first copy
+	// wedges after a second; it is cancelled as hung and restarted after a
+	// one-second backoff. It is exempt from readiness: /readyz stays 200
+	// meanwhile (?verbose shows it restarting), so the pod stays in its
+	// Service.
+	must(root.Add("jobs", jobs(), arbor.WithHeartbeat(time.Second),
+		arbor.WithBackoff(arbor.ConstantBackoff(time.Second)), arbor.WithReadinessExempt()))
 
 	fmt.Println("probes on http://" + listenAddr + "/livez and /readyz")
 	go report(ctx, "http://"+listenAddr)
