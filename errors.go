@@ -69,9 +69,25 @@ var (
 	ErrGoexit = errors.New("arbor: worker called runtime.Goexit")
 )
 
+// invalidError is bad input: it matches ErrInvalid and says what was
+// wrong, where, once: "arbor: invalid argument: child "x": negative ...".
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string        { return ErrInvalid.Error() + ": " + e.msg }
+func (e *invalidError) Is(target error) bool { return target == ErrInvalid }
+
 // invalidf returns an error that matches ErrInvalid.
 func invalidf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+	return &invalidError{msg: fmt.Sprintf(format, args...)}
+}
+
+// within places err, bad input, in what it was about, such as
+// `supervisor "db"`, keeping one "arbor: invalid argument" prefix.
+func within(where string, err error) error {
+	if e, ok := err.(*invalidError); ok {
+		return &invalidError{msg: where + ": " + e.msg}
+	}
+	return fmt.Errorf("%s: %w", where, err)
 }
 
 // PanicError is the failure recorded for a worker that panicked. The panic is

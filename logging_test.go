@@ -109,3 +109,23 @@ func TestShutdownDeadline(t *testing.T) {
 		require.ErrorIs(t, New("x", WithShutdownDeadline(0)).Serve(t.Context()), ErrInvalid)
 	})
 }
+
+// TestInvalidMessagesConsistent: bad input reads the same everywhere: one
+// "arbor: invalid argument: " prefix, then where, then what. (Issue 11,
+// point 4.)
+func TestInvalidMessagesConsistent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		err := New("x", WithIntensity(-1, time.Second)).Serve(t.Context())
+		require.ErrorIs(t, err, ErrInvalid)
+		assert.Equal(t, `arbor: invalid argument: supervisor "x": negative maxRestarts -1`, err.Error())
+
+		root := New("root")
+		err = root.Add("sub", newProbe("sub", nil), WithShutdownTimeout(-time.Second))
+		require.ErrorIs(t, err, ErrInvalid)
+		assert.Equal(t, `arbor: invalid argument: child "sub": negative shutdown timeout -1s`, err.Error())
+
+		err = root.Add("db", New("database", WithIntensity(-1, time.Second)))
+		require.ErrorIs(t, err, ErrInvalid)
+		assert.Equal(t, `arbor: invalid argument: child "db": supervisor "database": negative maxRestarts -1`, err.Error())
+	})
+}

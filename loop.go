@@ -54,7 +54,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 		return errZero
 	}
 	if err := s.cfg.err; err != nil {
-		return fmt.Errorf("supervisor %q: %w", s.name, err)
+		return within(fmt.Sprintf("supervisor %q", s.name), err)
 	}
 	if ctx.Err() != nil {
 		return nil

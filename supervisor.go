@@ -117,7 +117,7 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 		o.applyChild(&spec)
 	}
 	if spec.err != nil {
-		return fmt.Errorf("child %q: %w", name, spec.err)
+		return within(fmt.Sprintf("child %q", name), spec.err)
 	}
 	if !spec.timeoutSet {
 		spec.timeout = timeoutFor(w)
@@ -143,10 +143,10 @@ func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 	sp := s.shared(spec)
 	if nested {
 		if sub.byName == nil {
-			return fmt.Errorf("child %q: %w", name, errZero)
+			return within(fmt.Sprintf("child %q", name), errZero)
 		}
 		if err := sub.cfg.err; err != nil {
-			return fmt.Errorf("child %q: supervisor %q: %w", name, sub.name, err)
+			return within(fmt.Sprintf("child %q: supervisor %q", name, sub.name), err)
 		}
 	}
 	c := &child{name: name, worker: w, childSpec: sp, slot: -1, tracks: spec.readiness || nested}
