@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -181,13 +182,12 @@ const EventBuffer = 1024
 
 // emitter is one Serve's way of reporting events: where to, and as what.
 type emitter struct {
-	path      string
-	logger    *slog.Logger  // nil: quiet
-	debug     bool          // the logger wants debug events
-	logErrors bool          // the logger wants errors, stuck children's stacks among them
-	handlers  []func(Event) // its own, then its ancestors'
-	d         *dispatcher
-	own       bool // d was made for this Serve, which closes it
+	path     string
+	logger   *slog.Logger  // nil: quiet
+	levels   atomic.Uint32 // what the logger wants, learnt on the event goroutine: levelsKnown|wantDebug|wantErrors
+	handlers []func(Event) // its own, then its ancestors'
+	d        *dispatcher
+	own      bool // d was made for this Serve, which closes it
 }
 
 // emitKey finds a supervisor's emitter among its children's context values.
@@ -220,11 +220,41 @@ func (s *Supervisor) newEmitter(ctx context.Context) *emitter {
 	case s.cfg.logger != nil:
 		em.logger = s.cfg.logger
 	}
-	if em.logger != nil {
-		em.debug = enabled(em.logger, ctx, slog.LevelDebug)
-		em.logErrors = enabled(em.logger, ctx, slog.LevelError)
-	}
 	return em
+}
+
+// What an emitter's logger wants, once the event goroutine has asked it.
+const (
+	levelsKnown = 1 << iota
+	wantDebug
+	wantErrors
+)
+
+// skipsDebug reports whether the logger is known not to want debug events.
+func (em *emitter) skipsDebug() bool {
+	v := em.levels.Load()
+	return v&levelsKnown != 0 && v&wantDebug == 0
+}
+
+// learnLevels asks the logger which levels it wants, once, on the event
+// goroutine: its Enabled method is user code, never called on a
+// supervisor's goroutine. Until then every event is posted.
+func (em *emitter) learnLevels() uint32 {
+	if v := em.levels.Load(); v&levelsKnown != 0 {
+		return v
+	}
+	v := uint32(levelsKnown)
+	if em.logger != nil {
+		ctx := context.Background()
+		if enabled(em.logger, ctx, slog.LevelDebug) {
+			v |= wantDebug
+		}
+		if enabled(em.logger, ctx, slog.LevelError) {
+			v |= wantErrors
+		}
+	}
+	em.levels.Store(v)
+	return v
 }
 
 // enabled asks the logger whether it wants level, recovering a panic.
@@ -247,7 +277,7 @@ func (s *Supervisor) emitDelay(kind EventKind, c *child, err error, delay time.D
 }
 
 func (em *emitter) emit(kind EventKind, c *child, err error, delay time.Duration) {
-	if em == nil || (len(em.handlers) == 0 && (em.logger == nil || (!em.debug && kind.level(err) == slog.LevelDebug))) {
+	if em == nil || len(em.handlers) == 0 && (em.logger == nil || em.skipsDebug() && kind.level(err) == slog.LevelDebug) {
 		return
 	}
 	e := Event{Kind: kind, Time: time.Now(), Supervisor: em.path, Err: err, Delay: delay}
@@ -348,7 +378,7 @@ func (d *dispatcher) run() {
 // batch about to be delivered, if a logger will print them.
 func (d *dispatcher) findStacks() {
 	for _, q := range d.cur {
-		if se, ok := q.e.Err.(*StuckError); ok && se != nil && q.e.Kind == EventChildStuck && q.em.logErrors {
+		if se, ok := q.e.Err.(*StuckError); ok && se != nil && q.e.Kind == EventChildStuck && q.em.learnLevels()&wantErrors != 0 {
 			se.stack.get() // one dump finds every stack pending now
 			return
 		}
@@ -391,6 +421,7 @@ func deliver(e Event, em *emitter, step int) {
 	}
 	if lg := em.logger; lg != nil {
 		defer func() { _ = recover() }() // a logger that panics loses its record, nothing else
+		em.learnLevels()
 		logEvent(lg, e)
 	}
 }

@@ -1,6 +1,7 @@
 package arbor
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -127,5 +128,34 @@ func TestInvalidMessagesConsistent(t *testing.T) {
 		err = root.Add("db", New("database", WithIntensity(-1, time.Second)))
 		require.ErrorIs(t, err, ErrInvalid)
 		assert.Equal(t, `arbor: invalid argument: child "db": supervisor "database": negative maxRestarts -1`, err.Error())
+	})
+}
+
+// blockingEnabled is a slog.Handler whose Enabled blocks until released.
+type blockingEnabled struct {
+	slog.Handler
+	release chan struct{}
+}
+
+func (h blockingEnabled) Enabled(ctx context.Context, l slog.Level) bool {
+	<-h.release
+	return h.Handler.Enabled(ctx, l)
+}
+
+// TestLoggerEnabledOffTheSupervisor: the logger's Enabled, user code, is
+// never called on a supervisor's goroutine: one that blocks does not stop
+// the supervisor from starting its children. (Issue 11, point 11.)
+func TestLoggerEnabledOffTheSupervisor(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		var buf syncBuffer
+		lg := slog.New(blockingEnabled{slog.NewTextHandler(&buf, nil), release})
+		s := New("root", WithLogger(lg))
+		require.NoError(t, s.Add("a", newProbe("a", nil)))
+		require.NoError(t, s.Add("b", newProbe("b", nil)))
+		sv := serveBG(t, s)
+		assert.Equal(t, []string{"a:running", "b:running"}, states(s), "started while Enabled blocks")
+		close(release)
+		require.NoError(t, sv.stop())
 	})
 }

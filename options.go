@@ -132,9 +132,9 @@ func WithShutdownDeadline(d time.Duration) Option {
 // stack) and dropped. The default is the logger of the supervisor it is
 // nested in, and slog.Default() for a root; WithLogger(nil) turns logging off
 // for the supervisor and those nested in it that do not set their own. The
-// logger is called from the tree's event goroutine, never from the
-// supervisor's own (see WithEventHandler), except its Enabled method, which
-// Serve asks once as it begins; a logger that panics loses its record.
+// logger, its Enabled method included, is called from the tree's event
+// goroutine, never from a supervisor's (see WithEventHandler); a logger
+// that panics loses its record.
 func WithLogger(l *slog.Logger) Option {
 	return supervisorOption(func(c *config) { c.logger, c.quiet = l, l == nil })
 }
