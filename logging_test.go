@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -156,6 +158,43 @@ func TestLoggerEnabledOffTheSupervisor(t *testing.T) {
 		sv := serveBG(t, s)
 		assert.Equal(t, []string{"a:running", "b:running"}, states(s), "started while Enabled blocks")
 		close(release)
+		require.NoError(t, sv.stop())
+	})
+}
+
+// TestSnapshotsShared: snapshot requests that wait for a busy supervisor
+// share one snapshot, and requests whose caller gave up cost none. (Issue
+// 11, point 9b.)
+func TestSnapshotsShared(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hold := make(chan struct{})
+		s := New("root", WithLogger(nil))
+		a := newProbe("a", nil)
+		require.NoError(t, s.Add("a", a, WithRestartIf(func(error) bool { <-hold; return true })))
+		for i := range 50 {
+			require.NoError(t, s.Add(fmt.Sprint("w", i), newProbe("w", nil)))
+		}
+		sv := serveBG(t, s)
+		a.exit <- errors.New("boom") // the supervisor now waits for the predicate
+		synctest.Wait()
+
+		before := snapshots.Load()
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Go(func() { assert.Len(t, s.Tree(t.Context()).Children, 51) })
+		}
+		for range 10 { // callers that give up
+			ctx, cancel := context.WithTimeout(t.Context(), time.Millisecond)
+			wg.Go(func() {
+				defer cancel()
+				assert.Nil(t, s.Tree(ctx).Children)
+			})
+		}
+		time.Sleep(time.Second) // the impatient callers give up meanwhile
+		synctest.Wait()
+		close(hold)
+		wg.Wait()
+		assert.Equal(t, int64(1), snapshots.Load()-before, "ten waiting requests, one snapshot; none for those that gave up")
 		require.NoError(t, sv.stop())
 	})
 }

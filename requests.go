@@ -32,7 +32,7 @@ type request struct {
 	name  string
 	c     *child          // reqAdd: the new child
 	self  *copyCtx        // the caller's own copy of a child of this supervisor, or nil
-	ctx   context.Context // reqReady: the caller's, to drop a call that gave up
+	ctx   context.Context // reqReady, reqSnap: the caller's, to drop a call that gave up
 	reply chan answer     // size 1, so that answering never blocks
 }
 
@@ -119,10 +119,19 @@ func (s *Supervisor) drain() {
 }
 
 func (s *Supervisor) handle(batch []message) {
+	var snap *supSnap // one snapshot answers every request for one in the batch
 	for i := range batch {
 		m := batch[i]
 		batch[i] = message{}
 		switch {
+		case m.req != nil && m.req.kind == reqSnap:
+			if m.req.ctx.Err() != nil {
+				continue // the caller gave up: it costs nothing
+			}
+			if snap == nil {
+				snap = s.snapNow()
+			}
+			m.req.reply <- answer{snap: snap}
 		case m.req != nil:
 			s.apply(m.req)
 		case m.ready:

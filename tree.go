@@ -7,6 +7,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -105,7 +106,7 @@ func (s *Supervisor) Tree(ctx context.Context) *Node {
 // tree fills in n, the node of s, and its children; the root's own state
 // too.
 func (s *Supervisor) tree(ctx context.Context, n *Node, root bool) {
-	a, err := s.call(ctx, &request{kind: reqSnap})
+	a, err := s.call(ctx, &request{kind: reqSnap, ctx: ctx})
 	if err != nil {
 		n.sup = &supSnap{noAnswer: err}
 		if root {
@@ -165,8 +166,13 @@ type childSnap struct {
 	sub    *Supervisor // a nested supervisor, or nil
 }
 
-// snapNow describes the supervisor, on its loop or under mu.
+// snapshots counts the snapshots supervisors have taken, for tests.
+var snapshots atomic.Int64
+
+// snapNow describes the supervisor, on its loop or under mu. The snapshot is
+// read-only once made: requests in one batch share it.
 func (s *Supervisor) snapNow() *supSnap {
+	snapshots.Add(1)
 	h := &supSnap{serving: s.serving}
 	if s.serving {
 		h.shutting, h.reason, h.since = s.loop.shutting, s.loop.reason, s.loop.started
