@@ -1,6 +1,7 @@
 package arborhttp
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -88,8 +89,13 @@ func ProbeHandler(s *arbor.Supervisor, p Probe, opts ...ProbeOption) http.Handle
 			http.Error(w, msg, http.StatusInternalServerError)
 		})
 	}
+	var shared walks
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := s.Health(r.Context())
+		v, answered := shared.do(r.Context(), "health", func(ctx context.Context) any { return s.Health(ctx) })
+		if !answered {
+			return // the client gave up
+		}
+		h := v.(arbor.Health)
 		query := r.URL.Query()
 		excluded := query["exclude"]
 		used := make([]bool, len(excluded))

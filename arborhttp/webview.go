@@ -78,15 +78,16 @@ type viewJSON struct {
 // arbor.Supervisor.Tree and Health do; if the request's context ends first,
 // the silent supervisors are shown without children.
 func ViewHandler(s *arbor.Supervisor) http.Handler {
+	var shared walks
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var serve func(w http.ResponseWriter, r *http.Request)
 		switch r.URL.Path {
 		case "/", "/index.html":
 			serve = servePage
 		case "/tree.json":
-			serve = func(w http.ResponseWriter, r *http.Request) { serveJSON(s, w, r) }
+			serve = func(w http.ResponseWriter, r *http.Request) { serveJSON(s, &shared, w, r) }
 		case "/tree.txt":
-			serve = func(w http.ResponseWriter, r *http.Request) { serveText(s, w, r) }
+			serve = func(w http.ResponseWriter, r *http.Request) { serveText(s, &shared, w, r) }
 		default:
 			http.NotFound(w, r)
 			return
@@ -121,21 +122,34 @@ func snapshot(ctx context.Context, s *arbor.Supervisor) (*arbor.Node, arbor.Heal
 	return tree, tree.Health()
 }
 
-func serveJSON(s *arbor.Supervisor, w http.ResponseWriter, r *http.Request) {
-	tree, health := snapshot(r.Context(), s)
-	body, err := json.Marshal(viewJSON{Time: time.Now(), Live: health.Live, Ready: health.Ready, Tree: tree})
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+func serveJSON(s *arbor.Supervisor, shared *walks, w http.ResponseWriter, r *http.Request) {
+	v, ok := shared.do(r.Context(), "tree.json", func(ctx context.Context) any {
+		tree, health := snapshot(ctx, s)
+		body, err := json.Marshal(viewJSON{Time: time.Now(), Live: health.Live, Ready: health.Ready, Tree: tree})
+		if err != nil {
+			return err
+		}
+		return append(body, '\n')
+	})
+	if !ok {
+		return // the client gave up
+	}
+	body, isBody := v.([]byte)
+	if !isBody {
+		http.Error(w, v.(error).Error(), http.StatusInternalServerError)
 		return
 	}
-	body = append(body, '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write(body)
 }
 
-func serveText(s *arbor.Supervisor, w http.ResponseWriter, r *http.Request) {
-	body := s.Tree(r.Context()).String()
+func serveText(s *arbor.Supervisor, shared *walks, w http.ResponseWriter, r *http.Request) {
+	v, ok := shared.do(r.Context(), "tree.txt", func(ctx context.Context) any { return s.Tree(ctx).String() })
+	if !ok {
+		return
+	}
+	body := v.(string)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	_, _ = w.Write([]byte(body))
