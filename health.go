@@ -46,7 +46,8 @@ func (s *Supervisor) Health(ctx context.Context) Health {
 }
 
 // Health derives the health of the tree under n from the snapshot. A root
-// is live while it serves and has not failed. A nested supervisor is live
+// is live while it serves and has not failed; while it does not serve,
+// nothing under it is live or ready either. A nested supervisor is live
 // unless it is stuck or failed: in the moments its parent has started it
 // and it does not serve yet, or it returned and its parent has not seen
 // that yet, it is live but not ready; one its parent keeps Stopped is live
@@ -54,16 +55,21 @@ func (s *Supervisor) Health(ctx context.Context) Health {
 // Stopped.
 func (n *Node) Health() Health {
 	h := Health{Live: true, Ready: true}
-	n.health(&h, true, false)
+	down := n.sup != nil && n.sup.noAnswer == nil && !n.sup.serving
+	n.health(&h, true, false, down)
 	return h
 }
 
 // health appends the checks of n and below; under a node exempt from
-// readiness every check is ready, its reason kept.
-func (n *Node) health(h *Health, root, exempt bool) {
+// readiness every check is ready, its reason kept; under a root that does
+// not serve (down), no check is live or ready.
+func (n *Node) health(h *Health, root, exempt, down bool) {
 	exempt = exempt || n.exempt
 	add := func(ck Check) {
-		if exempt && !ck.Ready {
+		if down && ck.Live {
+			ck.Live, ck.Ready, ck.Reason = false, false, "not serving"
+		}
+		if exempt && !ck.Ready && !down {
 			ck.Ready = true
 			ck.Reason += " (exempt from readiness)"
 		}
@@ -108,7 +114,7 @@ func (n *Node) health(h *Health, root, exempt bool) {
 	}
 	add(me)
 	for _, c := range n.Children {
-		c.health(h, false, exempt)
+		c.health(h, false, exempt, down)
 	}
 	for _, err := range sn.orphans { // still under the tree, though removed from it
 		ck := Check{Path: n.Path, Reason: "stuck", Err: err}

@@ -48,7 +48,8 @@ func TestHealthTree(t *testing.T) {
 		require.NoError(t, root.Add("api", newProbe("api", nil)))
 		h := root.Health(t.Context())
 		assert.False(t, h.Live, "not serving yet")
-		assert.Equal(t, []string{"root dead unready not serving", "root/db live ready", "root/db/conn live ready", "root/api live ready"}, checks(h))
+		assert.Equal(t, []string{"root dead unready not serving", "root/db dead unready not serving", "root/db/conn dead unready not serving", "root/api dead unready not serving"}, checks(h),
+			"before Serve, nothing is live or ready (issue 11, point 7)")
 		sv := serveBG(t, root)
 		h = root.Health(t.Context())
 		assert.True(t, h.Live)

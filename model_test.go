@@ -2596,7 +2596,11 @@ func (h *harness) checkHealth(when string) {
 	rt := h.rt
 	var want []string
 	wantLive, wantReady := true, true
+	down := !h.m.root.serving // a root that does not serve: nothing under it is live or ready
 	add := func(path string, live, ready bool, reason string) {
+		if down && live {
+			live, ready, reason = false, false, "not serving"
+		}
 		wantLive, wantReady = wantLive && live, wantReady && ready
 		want = append(want, fmt.Sprintf("%s:live=%v:ready=%v:%s", path, live, ready, reason))
 	}
