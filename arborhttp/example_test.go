@@ -78,7 +78,7 @@ func ExampleProbeHandler() {
 	// Output:
 	// GET /readyz: 503
 	// [-]root failed: not serving
-	// [+]root/api ok
+	// [-]root/api failed: not serving
 	// readyz check failed
 	//
 	// GET /readyz?verbose: 200

@@ -35,7 +35,7 @@ func TestProbeHandler(t *testing.T) {
 
 		code, body := get(live, "/livez")
 		assert.Equal(t, http.StatusServiceUnavailable, code)
-		assert.Equal(t, "[-]root failed: not serving\n[+]root/a ok\n[+]root/b ok\nlivez check failed\n", body)
+		assert.Equal(t, "[-]root failed: not serving\n[-]root/a failed: not serving\n[-]root/b failed: not serving\nlivez check failed\n", body)
 
 		sv := serveBG(t, root)
 		code, body = get(live, "/livez")
@@ -72,7 +72,7 @@ func TestProbeHandlerPrintable(t *testing.T) {
 		require.NoError(t, root.Add("a\n[+]forged ok", w))
 		rec := httptest.NewRecorder()
 		ProbeHandler(root, Readiness).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-		assert.Equal(t, "[-]root failed: not serving\n[+]root/a\\n[+]forged ok ok\nreadyz check failed\n", rec.Body.String())
+		assert.Equal(t, "[-]root failed: not serving\n[-]root/a\\n[+]forged ok failed: not serving\nreadyz check failed\n", rec.Body.String())
 
 		sv := serveBG(t, root)
 		w.exit <- errors.New("boom\n[+]root/x ok")
