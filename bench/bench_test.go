@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"errors"
 	"math"
@@ -691,4 +692,68 @@ func BenchmarkTerminate(b *testing.B) {
 			noLeak(b, g0)
 		})
 	}
+}
+
+// BenchmarkSnapshot100k measures what a probe and the live view cost on a
+// tree of 100,000 idle children, with one child failing and restarting
+// continuously meanwhile: Health (a /livez answer) and Tree encoded as JSON
+// (the live view's tree.json), per request; json-B is the encoded size.
+func BenchmarkSnapshot100k(b *testing.B) {
+	const n = 100000
+	s := arbor.New("bench", arbor.WithLogger(nil), arbor.WithIntensity(math.MaxInt32, time.Nanosecond))
+	var running atomic.Int64
+	allUp := make(chan struct{})
+	for i := range n {
+		if err := s.Add("c"+strconv.Itoa(i), arbor.WorkerFunc(func(ctx context.Context) error {
+			if running.Add(1) == n {
+				close(allUp)
+			}
+			<-ctx.Done()
+			return nil
+		})); err != nil {
+			b.Fatal(err)
+		}
+	}
+	flapping := make(chan struct{})
+	if err := s.Add("flapping", arbor.WorkerFunc(func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Millisecond):
+			return errors.New("flap")
+		case <-flapping:
+			<-ctx.Done()
+			return nil
+		}
+	})); err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := serve(ctx, s.Serve)
+	<-allUp
+	defer func() {
+		close(flapping)
+		cancel()
+		checkServe(b, <-done)
+	}()
+	b.Run("Health", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if h := s.Health(ctx); len(h.Checks) != n+2 {
+				b.Fatalf("%d checks", len(h.Checks))
+			}
+		}
+	})
+	b.Run("TreeJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		var size int
+		for b.Loop() {
+			body, err := json.Marshal(s.Tree(ctx))
+			if err != nil {
+				b.Fatal(err)
+			}
+			size = len(body)
+		}
+		b.ReportMetric(float64(size), "json-B")
+	})
 }
