@@ -265,43 +265,88 @@ func plural(n int) string {
 	return "s"
 }
 
-// nodeJSON is a Node as JSON shows it.
-type nodeJSON struct {
-	Path      string     `json:"path"`
-	Name      string     `json:"name"`
-	Kind      string     `json:"kind"`
-	State     string     `json:"state"`
-	Restarts  int        `json:"restarts"`
-	LastError string     `json:"last_error,omitempty"`
-	Since     *time.Time `json:"since,omitempty"`
-	NextStart *time.Time `json:"next_start,omitempty"`
-	Counters  Counters   `json:"counters"`
-	Children  []*Node    `json:"children,omitempty"`
-}
-
 // MarshalJSON renders the node and its children as JSON: kind and state as
 // strings ("supervisor", "running"), the last error as its message, times in
-// RFC 3339 and left out when zero.
+// RFC 3339 and left out when zero:
+//
+//	{"path":"root/db","name":"db","kind":"supervisor","state":"running","restarts":0,
+//	 "since":"...","counters":{"starts":1,"failures":0,"restarts":0,"stuck":0},"children":[...]}
+//
+// The whole tree is written into one buffer, so that its cost stays close to
+// the size of the answer.
 func (n *Node) MarshalJSON() ([]byte, error) {
-	j := nodeJSON{
-		Path:     n.Path,
-		Name:     n.Name,
-		Kind:     n.Kind.String(),
-		State:    n.State.String(),
-		Restarts: n.Restarts,
-		Counters: n.Counters,
-		Children: n.Children,
+	nodes := 0
+	for range n.All() {
+		nodes++
 	}
+	return n.appendJSON(make([]byte, 0, 200*nodes)), nil // about a node's size: few regrowths
+}
+
+func (n *Node) appendJSON(b []byte) []byte {
+	b = append(b, `{"path":`...)
+	b = appendJSONString(b, n.Path)
+	b = append(b, `,"name":`...)
+	b = appendJSONString(b, n.Name)
+	b = append(b, `,"kind":`...)
+	b = appendJSONString(b, n.Kind.String())
+	b = append(b, `,"state":`...)
+	b = appendJSONString(b, n.State.String())
+	b = append(b, `,"restarts":`...)
+	b = strconv.AppendInt(b, int64(n.Restarts), 10)
 	if n.LastError != nil {
-		j.LastError = safeMessage(n.LastError)
+		b = append(b, `,"last_error":`...)
+		b = appendJSONString(b, safeMessage(n.LastError))
 	}
 	if !n.Since.IsZero() {
-		t := n.Since
-		j.Since = &t
+		b = append(b, `,"since":`...)
+		b = appendJSONTime(b, n.Since)
 	}
 	if !n.NextStart.IsZero() {
-		t := n.NextStart
-		j.NextStart = &t
+		b = append(b, `,"next_start":`...)
+		b = appendJSONTime(b, n.NextStart)
 	}
-	return json.Marshal(j)
+	c := n.Counters
+	b = append(b, `,"counters":{"starts":`...)
+	b = strconv.AppendUint(b, c.Starts, 10)
+	b = append(b, `,"failures":`...)
+	b = strconv.AppendUint(b, c.Failures, 10)
+	b = append(b, `,"restarts":`...)
+	b = strconv.AppendUint(b, c.Restarts, 10)
+	b = append(b, `,"stuck":`...)
+	b = strconv.AppendUint(b, c.Stuck, 10)
+	b = append(b, '}')
+	if len(n.Children) > 0 {
+		b = append(b, `,"children":[`...)
+		for i, ch := range n.Children {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = ch.appendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// escapes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // the rare string that needs escaping
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONTime appends t as encoding/json writes a time.Time.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	q, err := t.MarshalJSON()
+	if err != nil { // a year outside [0, 9999]
+		return append(b, `null`...)
+	}
+	return append(b, q...)
 }

@@ -132,3 +132,49 @@ func TestTreeJSON(t *testing.T) {
 		require.NoError(t, sv.stop())
 	})
 }
+
+// TestNodeJSONAsEncodingJSON: the hand-written encoder writes what
+// encoding/json writes for the same fields, escapes and times included.
+func TestNodeJSONAsEncodingJSON(t *testing.T) {
+	type nodeJSON struct {
+		Path      string     `json:"path"`
+		Name      string     `json:"name"`
+		Kind      string     `json:"kind"`
+		State     string     `json:"state"`
+		Restarts  int        `json:"restarts"`
+		LastError string     `json:"last_error,omitempty"`
+		Since     *time.Time `json:"since,omitempty"`
+		NextStart *time.Time `json:"next_start,omitempty"`
+		Counters  Counters   `json:"counters"`
+		Children  []nodeJSON `json:"children,omitempty"`
+	}
+	var conv func(n *Node) nodeJSON
+	conv = func(n *Node) nodeJSON {
+		j := nodeJSON{Path: n.Path, Name: n.Name, Kind: n.Kind.String(), State: n.State.String(), Restarts: n.Restarts, Counters: n.Counters}
+		if n.LastError != nil {
+			j.LastError = n.LastError.Error()
+		}
+		if !n.Since.IsZero() {
+			j.Since = &n.Since
+		}
+		if !n.NextStart.IsZero() {
+			j.NextStart = &n.NextStart
+		}
+		for _, c := range n.Children {
+			j.Children = append(j.Children, conv(c))
+		}
+		return j
+	}
+	at := time.Date(2026, 12, 2, 13, 4, 5, 123456789, time.FixedZone("x", 3600))
+	root := &Node{Path: "root", Name: "root", Kind: KindSupervisor, State: Running, Since: at, Children: []*Node{
+		{Path: "root/a", Name: "a", State: Restarting, Restarts: 3, LastError: errors.New(`bad "quote" <tag> & \ back`), NextStart: at.Add(time.Second),
+			Counters: Counters{Starts: 4, Failures: 3, Restarts: 3, Stuck: 1}},
+		{Path: "root/b\n\u2028é\xff", Name: "b\n\u2028é\xff", State: Stuck, LastError: errors.New("\x00ctl")},
+		{Path: "root/sub", Name: "sub", Kind: KindSupervisor, State: Stopped, Children: []*Node{{Path: "root/sub/c", Name: "c"}}},
+	}}
+	got, err := json.Marshal(root)
+	require.NoError(t, err)
+	want, err := json.Marshal(conv(root))
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got))
+}
