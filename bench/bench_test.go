@@ -2,8 +2,8 @@ package bench
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"runtime"
