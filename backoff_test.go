@@ -1193,7 +1193,9 @@ func TestBadBackoffAdd(t *testing.T) {
 				require.NotPanics(t, func() { err = s.Add("w", w, tc.opt()) })
 				require.ErrorIs(t, err, ErrInvalid, "before Serve")
 				assert.Empty(t, s.Children())
+				require.ErrorIs(t, s.Serve(t.Context()), ErrInvalid, "the refused Add fails the next Serve")
 
+				s = newQuiet("root")
 				sv := serveBG(t, s)
 				require.NotPanics(t, func() { err = s.Add("w", w, tc.opt()) })
 				require.ErrorIs(t, err, ErrInvalid, "while serving")

@@ -18,7 +18,10 @@
 // [WithReadiness] orders them. A child's context carries the values of
 // Serve's context, not its cancellation: the supervisor cancels each child
 // itself. A child added while the supervisor serves starts at once. New never
-// fails; a bad option makes Serve return an error matching [ErrInvalid]. If
+// fails; a bad option makes Serve return an error matching [ErrInvalid], and
+// so does an Add refused as invalid while the supervisor did not serve
+// (unless the same name was added since), so that no mistake in the code
+// building a tree goes unnoticed. If
 // Serve's context is already done, Serve starts nothing and returns nil.
 //
 // A child that returns after its supervisor cancelled its context has

@@ -198,3 +198,24 @@ func TestSnapshotsShared(t *testing.T) {
 		require.NoError(t, sv.stop())
 	})
 }
+
+// TestRefusedAddFailsServe: an Add refused as invalid before Serve makes
+// Serve fail with it, unless a later Add of the same name succeeded; one
+// refused while serving only fails that call. (Issue 11, point 2.)
+func TestRefusedAddFailsServe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := New("root", WithLogger(nil))
+		_ = s.Add("db", newProbe("db", nil), WithShutdownTimeout(-1)) // unchecked, as in a hasty main
+		err := s.Serve(t.Context())
+		require.ErrorIs(t, err, ErrInvalid)
+		assert.Equal(t, `arbor: invalid argument: supervisor "root": child "db": negative shutdown timeout -1ns`, err.Error())
+
+		require.NoError(t, s.Add("db", newProbe("db", nil)), "fixed: the same name added right")
+		sv := serveBG(t, s)
+		assert.Error(t, s.Add("x", newProbe("x", nil), WithShutdownTimeout(-1)), "refused while serving")
+		require.NoError(t, sv.stop())
+		sv = serveBG(t, s)
+		assert.Equal(t, []string{"db:running"}, states(s), "a refusal while serving does not fail the next Serve")
+		require.NoError(t, sv.stop())
+	})
+}

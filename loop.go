@@ -65,6 +65,10 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrAlreadyServing, s.name)
 	}
+	if err := s.firstRejected(); err != nil {
+		s.mu.Unlock()
+		return within(fmt.Sprintf("supervisor %q", s.name), err)
+	}
 	s.drain() // exits that came while no loop ran
 	s.serving = true
 	s.serves++
@@ -288,4 +292,16 @@ func (s *Supervisor) childInfos() []ChildInfo {
 		infos = append(infos, c.info())
 	}
 	return infos
+}
+
+// firstRejected returns, of the Add calls refused as invalid while s did
+// not serve, the one with the first name, or nil. Called with mu held.
+func (s *Supervisor) firstRejected() error {
+	first := ""
+	for name := range s.rejected {
+		if first == "" || name < first {
+			first = name
+		}
+	}
+	return s.rejected[first]
 }

@@ -818,7 +818,9 @@ func TestBadInputAdd(t *testing.T) {
 				require.NotPanics(t, func() { err = s.Add(tc.child, tc.worker, tc.opts...) })
 				require.ErrorIs(t, err, ErrInvalid, "before Serve")
 				assert.Empty(t, s.Children())
+				require.ErrorIs(t, s.Serve(t.Context()), ErrInvalid, "the refused Add fails the next Serve")
 
+				s = newQuiet("root", WithAutoShutdown(tc.auto))
 				sv := serveBG(t, s)
 				require.NotPanics(t, func() { err = s.Add(tc.child, tc.worker, tc.opts...) })
 				require.ErrorIs(t, err, ErrInvalid, "while serving")

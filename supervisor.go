@@ -2,6 +2,7 @@ package arbor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -33,6 +34,7 @@ type Supervisor struct {
 	n          [Starting + 1]int      // children per State
 	nExempt    [Starting + 1]int      // of those, children exempt from readiness
 	specs      map[specKey]*childSpec // specs shared by children added with the same plain options; guarded by mu
+	rejected   map[string]error       // Add calls refused as invalid while not serving, by name; guarded by mu
 
 	owner *Supervisor // the supervisor s is a child of, or nil; guarded by treeMu
 
@@ -99,10 +101,33 @@ var errZero = invalidf("Supervisor not created with New")
 // with '/', a nil worker, a bad option, a *Supervisor whose own options are
 // bad, one that already has a parent, or one that would make a cycle.
 // Add waits only for the supervisor's own goroutine, never for a child.
+//
+// An Add refused as invalid while the supervisor does not serve (before
+// Serve, say, in code whose errors go unchecked) also makes the next Serve
+// fail with that error, unless a later Add of the same name succeeds: a
+// mistake in the code that builds a tree is never silently dropped.
 func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 	if s.byName == nil {
 		return errZero
 	}
+	err := s.add(name, w, opts)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case err == nil:
+		delete(s.rejected, name)
+	case !s.serving && errors.Is(err, ErrInvalid):
+		if s.rejected == nil {
+			s.rejected = make(map[string]error)
+		}
+		if _, seen := s.rejected[name]; !seen {
+			s.rejected[name] = err
+		}
+	}
+	return err
+}
+
+func (s *Supervisor) add(name string, w Worker, opts []ChildOption) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
