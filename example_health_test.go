@@ -16,20 +16,20 @@ import (
 func ExampleWithReadiness() {
 	ctx, cancel := context.WithCancel(context.Background())
 	root := arbor.New("root", arbor.WithLogger(nil))
-	_ = root.Add("db", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(root.Add("db", arbor.WorkerFunc(func(ctx context.Context) error {
 		fmt.Println("db: connecting")
 		time.Sleep(10 * time.Millisecond) // dial, migrate...
 		fmt.Println("db: ready")
 		arbor.Ready(ctx)
 		<-ctx.Done()
 		return nil
-	}), arbor.WithReadiness(time.Second))
-	_ = root.Add("api", arbor.WorkerFunc(func(ctx context.Context) error {
+	}), arbor.WithReadiness(time.Second)))
+	must(root.Add("api", arbor.WorkerFunc(func(ctx context.Context) error {
 		fmt.Println("api: started")
 		cancel()
 		<-ctx.Done()
 		return nil
-	}))
+	})))
 	fmt.Println("Serve:", root.Serve(ctx))
 	// Output:
 	// db: connecting
@@ -44,7 +44,7 @@ func ExampleWithHeartbeat() {
 	ctx, cancel := context.WithCancel(context.Background())
 	root := arbor.New("root", arbor.WithLogger(nil))
 	var copies atomic.Int32
-	_ = root.Add("job", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(root.Add("job", arbor.WorkerFunc(func(ctx context.Context) error {
 		if copies.Add(1) == 2 {
 			fmt.Println("copy 2: running")
 			cancel() // stop the example
@@ -55,7 +55,7 @@ func ExampleWithHeartbeat() {
 		<-ctx.Done()
 		fmt.Println("copy 1:", context.Cause(ctx))
 		return ctx.Err()
-	}), arbor.WithHeartbeat(20*time.Millisecond))
+	}), arbor.WithHeartbeat(20*time.Millisecond)))
 	fmt.Println("Serve:", root.Serve(ctx))
 	fmt.Println("last error is ErrHung:", errors.Is(root.Children()[0].LastError, arbor.ErrHung))
 	// Output:
@@ -72,12 +72,12 @@ func ExampleSupervisor_Health() {
 	defer cancel()
 	failed := make(chan struct{})
 	db := arbor.New("db", arbor.WithLogger(nil), arbor.WithBackoff(arbor.ConstantBackoff(time.Hour)))
-	_ = db.Add("conn", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(db.Add("conn", arbor.WorkerFunc(func(ctx context.Context) error {
 		close(failed)
 		return errors.New("connection refused")
-	}))
+	})))
 	root := arbor.New("root", arbor.WithLogger(nil))
-	_ = root.Add("db", db)
+	must(root.Add("db", db))
 	done := make(chan error)
 	go func() { done <- root.Serve(ctx) }()
 	<-failed

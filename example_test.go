@@ -17,7 +17,7 @@ func Example() {
 
 	sup := arbor.New("root", arbor.WithLogger(nil))
 	attempts := 0
-	_ = sup.Add("flaky", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(sup.Add("flaky", arbor.WorkerFunc(func(ctx context.Context) error {
 		attempts++
 		if attempts < 3 {
 			fmt.Println("flaky: attempt", attempts, "fails")
@@ -27,7 +27,7 @@ func Example() {
 		cancel() // end the example: shut the supervisor down
 		<-ctx.Done()
 		return ctx.Err()
-	}))
+	})))
 
 	err := sup.Serve(ctx)
 	fmt.Println("Serve returned:", err)
@@ -50,8 +50,8 @@ func restartsAfterFailure(st arbor.Strategy) {
 	idle := arbor.WorkerFunc(func(ctx context.Context) error { <-ctx.Done(); return nil })
 	up := make(chan int)
 	runs := 0
-	_ = sup.Add("a", idle)
-	_ = sup.Add("b", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(sup.Add("a", idle))
+	must(sup.Add("b", arbor.WorkerFunc(func(ctx context.Context) error {
 		runs++
 		up <- runs
 		if runs == 1 {
@@ -59,8 +59,8 @@ func restartsAfterFailure(st arbor.Strategy) {
 		}
 		<-ctx.Done()
 		return nil
-	}))
-	_ = sup.Add("c", idle)
+	})))
+	must(sup.Add("c", idle))
 	done := make(chan error)
 	go func() { done <- sup.Serve(ctx) }()
 	<-up // b's first run, which fails
@@ -104,9 +104,9 @@ func ExampleRestForOne() {
 // its children and Serve returns an error that still reaches the cause.
 func ExampleWithIntensity() {
 	sup := arbor.New("root", arbor.WithIntensity(2, time.Minute), arbor.WithLogger(nil))
-	_ = sup.Add("db", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(sup.Add("db", arbor.WorkerFunc(func(ctx context.Context) error {
 		panic("no database")
-	}))
+	})))
 
 	err := sup.Serve(context.Background())
 	var pe *arbor.PanicError
@@ -125,7 +125,7 @@ func ExampleSupervisor_nested() {
 	inner := arbor.New("inner", arbor.WithIntensity(0, time.Minute), arbor.WithLogger(nil))
 	root := arbor.New("root", arbor.WithLogger(nil))
 	runs := 0
-	_ = inner.Add("worker", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(inner.Add("worker", arbor.WorkerFunc(func(ctx context.Context) error {
 		runs++
 		if runs == 1 {
 			return errors.New("first run fails")
@@ -133,8 +133,8 @@ func ExampleSupervisor_nested() {
 		cancel()
 		<-ctx.Done()
 		return nil
-	}))
-	_ = root.Add("inner", inner)
+	})))
+	must(root.Add("inner", inner))
 
 	fmt.Println("root returned:", root.Serve(ctx))
 	c := root.Children()[0]
@@ -151,11 +151,11 @@ func ExampleSupervisor_Terminate() {
 	defer cancel()
 	sup := arbor.New("root", arbor.WithLogger(nil))
 	up := make(chan struct{}, 1)
-	_ = sup.Add("cache", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(sup.Add("cache", arbor.WorkerFunc(func(ctx context.Context) error {
 		up <- struct{}{}
 		<-ctx.Done()
 		return nil
-	}))
+	})))
 	done := make(chan error)
 	go func() { done <- sup.Serve(ctx) }()
 	<-up // serving
@@ -177,15 +177,15 @@ func ExampleSupervisor_Terminate() {
 // completion shuts down the helper beside it.
 func ExampleWithSignificant() {
 	sup := arbor.New("batch", arbor.WithAutoShutdown(arbor.AnySignificant), arbor.WithLogger(nil))
-	_ = sup.Add("metrics", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(sup.Add("metrics", arbor.WorkerFunc(func(ctx context.Context) error {
 		<-ctx.Done()
 		fmt.Println("metrics: stopped")
 		return nil
-	}))
-	_ = sup.Add("job", arbor.WorkerFunc(func(ctx context.Context) error {
+	})))
+	must(sup.Add("job", arbor.WorkerFunc(func(ctx context.Context) error {
 		fmt.Println("job: done")
 		return nil
-	}), arbor.WithRestart(arbor.Transient), arbor.WithSignificant())
+	}), arbor.WithRestart(arbor.Transient), arbor.WithSignificant()))
 
 	fmt.Println("Serve returned:", sup.Serve(context.Background()))
 	// Output:
@@ -209,9 +209,9 @@ func ExampleExponentialBackoff() {
 // A worker that wraps ErrDoNotRestart is not restarted, whatever its policy.
 func ExampleErrDoNotRestart() {
 	sup := arbor.New("root", arbor.WithAutoShutdown(arbor.AnySignificant), arbor.WithLogger(nil))
-	_ = sup.Add("migration", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(sup.Add("migration", arbor.WorkerFunc(func(ctx context.Context) error {
 		return fmt.Errorf("schema already current: %w", arbor.ErrDoNotRestart)
-	}), arbor.WithRestart(arbor.Transient), arbor.WithSignificant())
+	}), arbor.WithRestart(arbor.Transient), arbor.WithSignificant()))
 
 	fmt.Println("Serve returned:", sup.Serve(context.Background()))
 	c := sup.Children()[0]
@@ -225,13 +225,21 @@ func ExampleErrDoNotRestart() {
 func ExampleErrTerminateTree() {
 	inner := arbor.New("inner", arbor.WithLogger(nil))
 	root := arbor.New("root", arbor.WithLogger(nil))
-	_ = inner.Add("config", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(inner.Add("config", arbor.WorkerFunc(func(ctx context.Context) error {
 		return fmt.Errorf("invalid configuration: %w", arbor.ErrTerminateTree)
-	}))
-	_ = root.Add("inner", inner)
+	})))
+	must(root.Add("inner", inner))
 
 	err := root.Serve(context.Background())
 	fmt.Println(errors.Is(err, arbor.ErrTerminateTree))
 	// Output:
 	// true
+}
+
+// must stops an example at its first error: in an example, a refused Add is
+// a bug. (A program would log the error and exit.)
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
 }

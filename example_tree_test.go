@@ -17,12 +17,12 @@ func ExampleWithEventHandler() {
 	root := arbor.New("root", arbor.WithLogger(nil), arbor.WithAutoShutdown(arbor.AnySignificant),
 		arbor.WithEventHandler(func(e arbor.Event) { fmt.Println(e) }))
 	var runs atomic.Int32
-	_ = root.Add("job", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(root.Add("job", arbor.WorkerFunc(func(ctx context.Context) error {
 		if runs.Add(1) == 1 {
 			return errors.New("disk full")
 		}
 		return nil // done: the significant child's exit ends the supervisor
-	}), arbor.WithRestart(arbor.Transient), arbor.WithSignificant())
+	}), arbor.WithRestart(arbor.Transient), arbor.WithSignificant()))
 	_ = root.Serve(context.Background())
 	// Output:
 	// root: supervisor started
@@ -41,11 +41,11 @@ func ExampleSupervisor_Tree() {
 	defer cancel()
 	idle := arbor.WorkerFunc(func(ctx context.Context) error { <-ctx.Done(); return nil })
 	db := arbor.New("db", arbor.WithStrategy(arbor.RestForOne), arbor.WithLogger(nil))
-	_ = db.Add("conn", idle)
-	_ = db.Add("cache", idle)
+	must(db.Add("conn", idle))
+	must(db.Add("cache", idle))
 	root := arbor.New("root", arbor.WithLogger(nil))
-	_ = root.Add("db", db)
-	_ = root.Add("api", idle)
+	must(root.Add("db", db))
+	must(root.Add("api", idle))
 	done := make(chan error)
 	go func() { done <- root.Serve(ctx) }()
 	for !root.Health(ctx).Ready {

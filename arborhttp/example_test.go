@@ -23,9 +23,9 @@ func ExampleViewHandler() {
 	})
 	root := arbor.New("root", arbor.WithLogger(nil))
 	db := arbor.New("db", arbor.WithLogger(nil))
-	_ = db.Add("conn", idle)
-	_ = root.Add("db", db)
-	_ = root.Add("api", idle)
+	must(db.Add("conn", idle))
+	must(root.Add("db", db))
+	must(root.Add("api", idle))
 
 	mux := http.NewServeMux()
 	mux.Handle("/arbor/", http.StripPrefix("/arbor", arborhttp.ViewHandler(root)))
@@ -52,10 +52,10 @@ func ExampleViewHandler() {
 // ProbeHandler answers Kubernetes liveness and readiness probes.
 func ExampleProbeHandler() {
 	root := arbor.New("root", arbor.WithLogger(nil))
-	_ = root.Add("api", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(root.Add("api", arbor.WorkerFunc(func(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
-	}))
+	})))
 	mux := http.NewServeMux()
 	mux.Handle("/livez", arborhttp.ProbeHandler(root, arborhttp.Liveness))
 	mux.Handle("/readyz", arborhttp.ProbeHandler(root, arborhttp.Readiness))
@@ -93,13 +93,13 @@ func ExampleProbeHandler() {
 func ExampleExpvar() {
 	var copies atomic.Int32
 	root := arbor.New("root", arbor.WithLogger(nil))
-	_ = root.Add("api", arbor.WorkerFunc(func(ctx context.Context) error {
+	must(root.Add("api", arbor.WorkerFunc(func(ctx context.Context) error {
 		if copies.Add(1) == 1 {
 			return errors.New("bind: address in use")
 		}
 		<-ctx.Done()
 		return nil
-	}))
+	})))
 	v := arborhttp.Expvar(root)
 	// expvar.Publish("arbor", v) in a program.
 
@@ -114,4 +114,12 @@ func ExampleExpvar() {
 	<-done
 	// Output:
 	// {"nodes":{"root":{"kind":"supervisor","state":"running","restarts":0,"counters":{"starts":0,"failures":0,"restarts":0,"stuck":0}},"root/api":{"kind":"worker","state":"running","restarts":1,"counters":{"starts":2,"failures":1,"restarts":1,"stuck":0}}},"total":{"starts":2,"failures":1,"restarts":1,"stuck":0}}
+}
+
+// must stops an example at its first error: in an example, a refused Add is
+// a bug.
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
 }
