@@ -54,7 +54,11 @@ func (s *Supervisor) Health(ctx context.Context) Health {
 // and ready. A child is live unless stuck, and ready when running or
 // Stopped.
 func (n *Node) Health() Health {
-	h := Health{Live: true, Ready: true}
+	nodes := 0
+	for range n.All() {
+		nodes++
+	}
+	h := Health{Live: true, Ready: true, Checks: make([]Check, 0, nodes)}
 	down := n.sup != nil && n.sup.noAnswer == nil && !n.sup.serving
 	n.health(&h, true, false, down)
 	return h

@@ -41,13 +41,17 @@ func inlineHash(page []byte, open, end string) string {
 	return "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 }
 
-// viewJSON is the body of tree.json.
-type viewJSON struct {
-	Time  time.Time   `json:"time"`
-	Live  bool        `json:"live"`
-	Ready bool        `json:"ready"`
-	Tree  *arbor.Node `json:"tree"`
+// viewHead is the body of tree.json before its tree:
+// {"time": ..., "live": ..., "ready": ..., "tree": <the tree>}.
+type viewHead struct {
+	Time  time.Time `json:"time"`
+	Live  bool      `json:"live"`
+	Ready bool      `json:"ready"`
 }
+
+// viewParts is tree.json in parts, written one after the other, so that the
+// tree's JSON, the bulk of it, is never copied.
+type viewParts [3][]byte
 
 // ViewHandler returns an http.Handler that serves a live view of the tree
 // under s, for people: a page that shows every supervisor and child with its
@@ -125,23 +129,30 @@ func snapshot(ctx context.Context, s *arbor.Supervisor) (*arbor.Node, arbor.Heal
 func serveJSON(s *arbor.Supervisor, shared *walks, w http.ResponseWriter, r *http.Request) {
 	v, ok := shared.do(r.Context(), "tree.json", func(ctx context.Context) any {
 		tree, health := snapshot(ctx, s)
-		body, err := json.Marshal(viewJSON{Time: time.Now(), Live: health.Live, Ready: health.Ready, Tree: tree})
+		head, err := json.Marshal(viewHead{Time: time.Now(), Live: health.Live, Ready: health.Ready})
 		if err != nil {
 			return err
 		}
-		return append(body, '\n')
+		body, err := tree.MarshalJSON()
+		if err != nil {
+			return err
+		}
+		head = append(head[:len(head)-1], `,"tree":`...) // drop its closing brace
+		return viewParts{head, body, []byte("}\n")}
 	})
 	if !ok {
 		return // the client gave up
 	}
-	body, isBody := v.([]byte)
+	body, isBody := v.(viewParts)
 	if !isBody {
 		http.Error(w, v.(error).Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	_, _ = w.Write(body)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body[0])+len(body[1])+len(body[2])))
+	for _, part := range body {
+		_, _ = w.Write(part)
+	}
 }
 
 func serveText(s *arbor.Supervisor, shared *walks, w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,6 @@ package bench
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"runtime"
@@ -748,7 +747,7 @@ func BenchmarkSnapshot100k(b *testing.B) {
 		b.ReportAllocs()
 		var size int
 		for b.Loop() {
-			body, err := json.Marshal(s.Tree(ctx))
+			body, err := s.Tree(ctx).MarshalJSON() // as tree.json writes it
 			if err != nil {
 				b.Fatal(err)
 			}
