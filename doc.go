@@ -83,7 +83,8 @@
 // after a shutdown by its context or by automatic shutdown, or the
 // intensity error, joined with a [*StuckError] for each child still stuck,
 // nested supervisors' included (also those of a nested supervisor removed
-// while they were stuck).
+// while they were stuck). A root's Serve then waits at most 5 seconds more
+// for its event handlers and logger (see Events).
 //
 // Go cannot kill a goroutine. A child that has not returned when its
 // shutdown timeout expires is Stuck: the supervisor stops waiting for it,

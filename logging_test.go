@@ -219,3 +219,19 @@ func TestRefusedAddFailsServe(t *testing.T) {
 		require.NoError(t, sv.stop())
 	})
 }
+
+// TestNestedStartingIsLive: a nested supervisor that its parent runs but
+// whose Serve has not begun (or has just returned) is not ready, but live:
+// probes must not restart a process that is fixing itself. (Issue 11,
+// point 9a.)
+func TestNestedStartingIsLive(t *testing.T) {
+	for _, seen := range []State{Starting, Running, Stopping} {
+		root := &Node{Path: "root", Name: "root", Kind: KindSupervisor, State: Running, sup: &supSnap{serving: true}, Children: []*Node{
+			{Path: "root/inner", Name: "inner", Kind: KindSupervisor, State: seen, sup: &supSnap{serving: false}},
+		}}
+		h := root.Health()
+		assert.True(t, h.Live, "seen %v", seen)
+		assert.False(t, h.Ready, "seen %v", seen)
+		assert.Equal(t, "not serving", h.Checks[1].Reason)
+	}
+}

@@ -48,7 +48,10 @@ var treeMu sync.Mutex
 // New returns a supervisor with the given name and options. It never fails: a
 // bad option makes Serve (and Add, for a nested supervisor) return an error
 // matching ErrInvalid before any child starts. The name must be non-empty
-// and free of '/'.
+// and free of '/', so that paths in a tree are unambiguous; any other
+// character is allowed (in child names too), and text meant for people
+// (Node.String, the probes, the live view) quotes what is not safely
+// printable.
 func New(name string, opts ...Option) *Supervisor {
 	return &Supervisor{
 		name:   name,

@@ -302,3 +302,14 @@ func TestViewPageSelfContained(t *testing.T) {
 	assert.Contains(t, csp, "connect-src 'self'")
 	assert.NotContains(t, csp, "unsafe")
 }
+
+// TestViewKeysRowsByPath: the page keys its rows by node path, unique in a
+// tree since names cannot hold '/', not by names joined with NUL, which
+// names may hold: two nodes could share a row and one vanish. (Issue 11,
+// point 12.)
+func TestViewKeysRowsByPath(t *testing.T) {
+	page := string(webviewHTML)
+	assert.Contains(t, page, "flatten(kids[i], kids[i].path,")
+	assert.Contains(t, page, "flatten(data.tree, data.tree.path,")
+	assert.NotContains(t, page, `"\u0000"`)
+}
