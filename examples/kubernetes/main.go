@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -42,17 +41,29 @@ func main() {
 		defer cancel()
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	err := run(ctx, logger, *addr, 500*time.Millisecond, func(listenAddr string) {
+		fmt.Println("probes on http://" + listenAddr + "/livez and /readyz")
+		go report(ctx, "http://"+listenAddr)
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tree failed:", err)
+		os.Exit(1) // the kubelet restarts the container
+	}
+}
 
+// run serves the tree until ctx is done: the probe server, a database that
+// takes dbWarmup to be ready, and a background job. listening is told the
+// server's address before the tree starts.
+func run(ctx context.Context, logger *slog.Logger, addr string, dbWarmup time.Duration, listening func(string)) error {
 	// The whole shutdown stays within the pod's grace period
 	// (terminationGracePeriodSeconds: 30 in deployment.yaml).
 	root := arbor.New("app", arbor.WithLogger(logger), arbor.WithShutdownDeadline(25*time.Second))
 
 	// Resolve a ":0" address to a free port once, so that restarts of the
 	// server child listen where the probes point.
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return err
 	}
 	listenAddr := ln.Addr().String()
 	ln.Close()
@@ -63,36 +74,39 @@ func main() {
 	// The HTTP server is a child too, so the probes share its fate. It is
 	// the first child: added after a readiness-gated child, it would start,
 	// and answer the kubelet's probes, only once that child is ready.
-	must(root.Add("http", server(listenAddr, mux)))
+	if err := root.Add("http", server(listenAddr, mux)); err != nil {
+		return err
+	}
 	// The database: ready once connected; at most 5 s to get there.
-	must(root.Add("db", arbor.WorkerFunc(database), arbor.WithReadiness(5*time.Second)))
+	if err := root.Add("db", database(dbWarmup), arbor.WithReadiness(5*time.Second)); err != nil {
+		return err
+	}
 	// A background job that must heartbeat every second. Its first copy
 	// wedges after a second; it is cancelled as hung and restarted after a
 	// one-second backoff. It is exempt from readiness: /readyz stays 200
 	// meanwhile (?verbose shows it restarting), so the pod stays in its
 	// Service.
-	must(root.Add("jobs", jobs(), arbor.WithHeartbeat(time.Second),
-		arbor.WithBackoff(arbor.ConstantBackoff(time.Second)), arbor.WithReadinessExempt()))
-
-	fmt.Println("probes on http://" + listenAddr + "/livez and /readyz")
-	go report(ctx, "http://"+listenAddr)
-
-	if err := root.Serve(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "tree failed:", err)
-		os.Exit(1) // the kubelet restarts the container
+	if err := root.Add("jobs", jobs(), arbor.WithHeartbeat(time.Second),
+		arbor.WithBackoff(arbor.ConstantBackoff(time.Second)), arbor.WithReadinessExempt()); err != nil {
+		return err
 	}
+	listening(listenAddr)
+	return root.Serve(ctx)
 }
 
-// database pretends to connect, then signals readiness and serves.
-func database(ctx context.Context) error {
-	select {
-	case <-time.After(500 * time.Millisecond): // dial, migrate, warm caches
-	case <-ctx.Done():
+// database pretends to connect for warmup, then signals readiness and
+// serves.
+func database(warmup time.Duration) arbor.Worker {
+	return arbor.WorkerFunc(func(ctx context.Context) error {
+		select {
+		case <-time.After(warmup): // dial, migrate, warm caches
+		case <-ctx.Done():
+			return nil
+		}
+		arbor.Ready(ctx)
+		<-ctx.Done()
 		return nil
-	}
-	arbor.Ready(ctx)
-	<-ctx.Done()
-	return nil
+	})
 }
 
 // jobs returns a worker that heartbeats while it works; its first copy
@@ -163,11 +177,5 @@ func report(ctx context.Context, base string) {
 			resp.Body.Close()
 			fmt.Printf("GET %s -> %d\n%s\n", p, resp.StatusCode, body)
 		}
-	}
-}
-
-func must(err error) {
-	if err != nil {
-		panic(errors.Join(errors.New("setting up the tree"), err))
 	}
 }
