@@ -107,7 +107,8 @@
 //
 // [Supervisor.Health] says whether the tree is live (every supervisor
 // serves and has not failed, no child is stuck) and ready (no child
-// starting, restarting, stopping or stuck), with a [Check] per node.
+// starting, restarting, stopping or stuck, except children added
+// [WithReadinessExempt]), with a [Check] per node.
 // [Supervisor.Tree] is the snapshot it derives from. [WithSystemd] reports
 // readiness and liveness to systemd; package arborhttp serves Kubernetes
 // probes, a live view and expvar metrics.
