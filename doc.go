@@ -136,14 +136,16 @@
 // prepare the next Serve. A supervisor can be served again once its Serve
 // returned (a parent's restart does that): the children's specs and marks
 // persist, their restart counts and errors start afresh, temporary children
-// are gone. A second Serve while one runs returns [ErrAlreadyServing].
+// are gone (a stuck one once its copy returns). A second Serve while one
+// runs returns [ErrAlreadyServing].
 //
 // # Events
 //
-// Every lifecycle transition is an [Event], named by the supervisor's path
-// ("root/db/pool") and the child. [WithEventHandler] handlers and the
-// [WithLogger] logger of a tree run on one goroutine of the root's, one
-// event at a time in the order they happened, never on a supervisor's
+// Every lifecycle transition while a supervisor serves is an [Event], named
+// by the supervisor's path ("root/db/pool") and the child (a stuck copy that
+// returns after Serve did is settled silently). [WithEventHandler] handlers
+// and the [WithLogger] logger of a tree run on one goroutine of the root's,
+// one event at a time in the order they happened, never on a supervisor's
 // goroutine. Up to [EventBuffer] events queue for a slow handler; beyond,
 // they are dropped and counted in the next one's Dropped, except a
 // supervisor's last. Handlers and loggers that panic or call

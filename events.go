@@ -183,6 +183,7 @@ const EventBuffer = 1024
 // emitter is one Serve's way of reporting events: where to, and as what.
 type emitter struct {
 	path     string
+	parent   *copyCtx      // the copy of a parent's child that this Serve is, or nil
 	logger   *slog.Logger  // nil: quiet
 	levels   atomic.Uint32 // what the logger wants, learnt on the event goroutine: levelsKnown|wantDebug|wantErrors
 	handlers []func(Event) // its own, then its ancestors'
@@ -198,7 +199,7 @@ type emitKey struct{}
 func (s *Supervisor) newEmitter(ctx context.Context) *emitter {
 	parent := copyOf(ctx)
 	up, _ := ctx.Value(emitKey{}).(*emitter)
-	em := &emitter{path: s.name}
+	em := &emitter{path: s.name, parent: parent}
 	switch {
 	case up != nil:
 		name := s.name

@@ -210,6 +210,12 @@ func TestRefusedAddFailsServe(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalid)
 		assert.Equal(t, `arbor: invalid argument: supervisor "root": child "db": negative shutdown timeout -1ns`, err.Error())
 
+		_ = s.Add("", newProbe("x", nil)) // a name that can never be added
+		require.ErrorIs(t, s.Serve(t.Context()), ErrInvalid)
+		sv0 := serveBG(t, s)
+		require.NoError(t, sv0.stop(), "a Serve reports a refusal once; the next one runs")
+
+		_ = s.Add("db", newProbe("db", nil), WithShutdownTimeout(-1))
 		require.NoError(t, s.Add("db", newProbe("db", nil)), "fixed: the same name added right")
 		sv := serveBG(t, s)
 		assert.Error(t, s.Add("x", newProbe("x", nil), WithShutdownTimeout(-1)), "refused while serving")

@@ -59,7 +59,7 @@ func (s *Supervisor) Serve(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	em := s.newEmitter(ctx) // asks the logger, user code: no lock held
+	em := s.newEmitter(ctx) // reads ctx's values, the caller's code: no lock held
 	s.mu.Lock()
 	if s.serving {
 		s.mu.Unlock()
@@ -113,7 +113,7 @@ func (s *Supervisor) setUp(ctx context.Context, em *emitter) {
 	}
 	timer.Stop()
 	*l = loop{
-		parent:    copyOf(ctx),
+		parent:    em.parent, // read from ctx before the lock: ctx's methods are the caller's code
 		started:   time.Now(),
 		spare:     l.spare,
 		timer:     timer,
@@ -295,13 +295,16 @@ func (s *Supervisor) childInfos() []ChildInfo {
 }
 
 // firstRejected returns, of the Add calls refused as invalid while s did
-// not serve, the one with the first name, or nil. Called with mu held.
+// not serve, the one with the first name, or nil, and forgets them all: a
+// Serve reports them once. Called with mu held.
 func (s *Supervisor) firstRejected() error {
-	first := ""
-	for name := range s.rejected {
-		if first == "" || name < first {
-			first = name
+	var first string
+	var err error
+	for name, e := range s.rejected {
+		if err == nil || name < first {
+			first, err = name, e
 		}
 	}
-	return s.rejected[first]
+	clear(s.rejected)
+	return err
 }

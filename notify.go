@@ -57,7 +57,9 @@ func (s *Supervisor) startNotifier(ctx context.Context) *notifier {
 	conn, err := sdnotify.Dial()
 	if err != nil {
 		if !errors.Is(err, sdnotify.ErrNoSocket) && !s.cfg.quiet {
-			s.logger().Warn("arbor: cannot notify systemd", slog.String("supervisor", s.name), slog.Any("error", err))
+			// Logged on a goroutine of its own, never the supervisor's; Serve
+			// does not wait for it.
+			go s.warn("arbor: cannot notify systemd", slog.String("supervisor", s.name), slog.Any("error", err))
 		}
 		return nil
 	}
@@ -135,9 +137,17 @@ func (n *notifier) notify(s *Supervisor, state string) {
 	}
 	n.warned = true
 	if !s.cfg.quiet {
-		s.logger().Warn(msgNotifyDropped, slog.String("supervisor", s.name),
+		go s.warn(msgNotifyDropped, slog.String("supervisor", s.name),
 			slog.String("notification", state), slog.Any("error", err))
 	}
+}
+
+// warn logs a notifier's warning, losing it if the logger panics. It runs
+// on a goroutine of its own, which ends when the logger returns: a logger
+// that blocks cannot keep the notifier, or Serve, from ending.
+func (s *Supervisor) warn(msg string, attrs ...any) {
+	defer func() { _ = recover() }()
+	s.logger().Warn(msg, attrs...)
 }
 
 // msgNotifyDropped is logged at the first notification not sent.

@@ -96,7 +96,7 @@ func (s *Supervisor) signalReady() {
 
 // WaitReady waits until s serves and is ready, that is every child is
 // ready (none starting, restarting, stopping or stuck, see Health), or ctx
-// is done, and returns ctx's error then. It may be called before Serve: it
+// is done, and returns context.Cause(ctx) then. It may be called before Serve: it
 // then waits for Serve. A supervisor that shuts down is not ready.
 func (s *Supervisor) WaitReady(ctx context.Context) error {
 	_, err := s.call(ctx, &request{kind: reqReady, ctx: ctx})

@@ -107,8 +107,9 @@ var errZero = invalidf("Supervisor not created with New")
 //
 // An Add refused as invalid while the supervisor does not serve (before
 // Serve, say, in code whose errors go unchecked) also makes the next Serve
-// fail with that error, unless a later Add of the same name succeeds: a
-// mistake in the code that builds a tree is never silently dropped.
+// fail with that error, unless a later Add of the same name succeeded: a
+// mistake in the code that builds a tree is never silently dropped. That
+// Serve reports it once; the Serve after it runs.
 func (s *Supervisor) Add(name string, w Worker, opts ...ChildOption) error {
 	if s.byName == nil {
 		return errZero
@@ -214,7 +215,7 @@ func (s *Supervisor) release(sub *Supervisor) {
 // terminate_child). It cancels the child's context and waits until the
 // child has returned (then it returns nil, or the stuck errors of a nested
 // supervisor's children that outlived it), has been declared stuck (its
-// *StuckError), or ctx is done (ctx's error; the child is stopped all the
+// *StuckError), or ctx is done (context.Cause(ctx); the child is stopped all the
 // same). A pending restart of the child is cancelled. A temporary child is
 // removed when it stops.
 //
