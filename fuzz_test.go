@@ -978,8 +978,10 @@ func runNames(t *testing.T, supName, name1, name2 string) {
 		want = slices.DeleteFunc(want, func(n string) bool { return n == name })
 		require.Equal(t, want, childNames(s), "Children after Remove(%q)", name)
 		notFound(name)
-		// It ignores its cancellation for 2s, past its shutdown timeout.
-		add(name, newProbe(name, nil).each(copyPlan{hang: 2 * time.Second}), WithShutdownTimeout(time.Second))
+		// It ignores its cancellation for 2.5s, past its shutdown timeout,
+		// and past the 2s the shutdown of both children takes, so that no
+		// copy returns at the instant another is declared stuck.
+		add(name, newProbe(name, nil).each(copyPlan{hang: 2500 * time.Millisecond}), WithShutdownTimeout(time.Second))
 	}
 	synctest.Wait()
 	err := func() error { cancel(); return <-done }()
@@ -996,7 +998,7 @@ func runNames(t *testing.T, supName, name1, name2 string) {
 		wantStuck[name] = true
 	}
 	require.Equal(t, wantStuck, stuck, "every re-added child is named stuck, by its exact name")
-	time.Sleep(2 * time.Second)
+	time.Sleep(3 * time.Second)
 	synctest.Wait()
 }
 
