@@ -177,6 +177,7 @@ const (
 type child struct {
 	name       string
 	worker     Worker
+	sub        *Supervisor // the supervisor the worker is or serves (see Nested), or nil
 	*childSpec // shared with other children added without options: read only
 
 	prev, next *child // start order
@@ -328,9 +329,10 @@ func (s *Supervisor) answerWaiters(c *child) {
 	c.cold.waiters = c.cold.waiters[:0]
 }
 
-// timeoutFor is the default shutdown timeout for a worker.
-func timeoutFor(w Worker) time.Duration {
-	if _, ok := w.(*Supervisor); ok {
+// timeoutFor is the default shutdown timeout for a worker, sub the
+// supervisor it is or serves, or nil.
+func timeoutFor(sub *Supervisor) time.Duration {
+	if sub != nil {
 		return 0
 	}
 	return DefaultShutdownTimeout

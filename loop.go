@@ -183,7 +183,7 @@ func (s *Supervisor) end() error {
 		case c.restart == Temporary:
 			s.delete(c)
 		default:
-			if sub, ok := c.worker.(*Supervisor); ok {
+			if sub := c.sub; sub != nil {
 				errs = append(errs, sub.leftovers()...)
 			}
 		}
@@ -230,7 +230,7 @@ func (s *Supervisor) leftovers() []error {
 	for c := s.head; c != nil; c = c.next {
 		if se := c.stuckErr(); se != nil {
 			items = append(items, item{err: se})
-		} else if sub, ok := c.worker.(*Supervisor); ok {
+		} else if sub := c.sub; sub != nil {
 			items = append(items, item{sub: sub})
 		}
 	}
@@ -280,7 +280,7 @@ func (s *Supervisor) delete(c *child) {
 	c.prev, c.next = nil, nil
 	delete(s.byName, c.name)
 	s.setPhase(c, phRemoved)
-	if sub, ok := c.worker.(*Supervisor); ok {
+	if sub := c.sub; sub != nil {
 		s.release(sub)
 	}
 }

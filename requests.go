@@ -165,7 +165,7 @@ func (s *Supervisor) apply(req *request) {
 			req.reply <- answer{err: fmt.Errorf("%w: %q", ErrAlreadyExists, req.name)}
 			return
 		}
-		if sub, ok := req.c.worker.(*Supervisor); ok {
+		if sub := req.c.sub; sub != nil {
 			if err := s.adopt(req.name, sub); err != nil {
 				req.reply <- answer{err: err}
 				return

@@ -48,7 +48,7 @@ func (s *Supervisor) copyReturned(cp *copyCtx, err error, class errClass) {
 		} else {
 			s.emit(EventChildStopped, c, nil)
 		}
-		if sub, ok := c.worker.(*Supervisor); ok && class.stuck {
+		if sub := c.sub; sub != nil && class.stuck {
 			c.coldRec().below = err // its children that outlived it, for the callers waiting
 			if (c.then == thenRemove || c.restart == Temporary) && s.serving && !slices.Contains(s.loop.orphans, sub) {
 				s.loop.orphans = append(s.loop.orphans, sub) // Health and Serve's result still name them

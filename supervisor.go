@@ -148,8 +148,13 @@ func (s *Supervisor) add(name string, w Worker, opts []ChildOption) error {
 	if spec.err != nil {
 		return within(fmt.Sprintf("child %q", name), spec.err)
 	}
+	sub, err := nestedOf(name, w)
+	if err != nil {
+		return err
+	}
+	nested := sub != nil
 	if !spec.timeoutSet {
-		spec.timeout = timeoutFor(w)
+		spec.timeout = timeoutFor(sub)
 	}
 	if !spec.backoffSet {
 		spec.backoff = s.cfg.backoff
@@ -157,7 +162,6 @@ func (s *Supervisor) add(name string, w Worker, opts []ChildOption) error {
 	if !spec.resetSet {
 		spec.resetAfter = s.cfg.resetAfter
 	}
-	sub, nested := w.(*Supervisor)
 	if nested && spec.heartbeat > 0 {
 		return invalidf("child %q is a supervisor and cannot take a heartbeat", name)
 	}
@@ -178,9 +182,38 @@ func (s *Supervisor) add(name string, w Worker, opts []ChildOption) error {
 			return within(fmt.Sprintf("child %q: supervisor %q", name, sub.name), err)
 		}
 	}
-	c := &child{name: name, worker: w, childSpec: sp, slot: -1, tracks: spec.readiness || nested}
-	_, err := s.call(context.Background(), &request{kind: reqAdd, name: name, c: c})
+	c := &child{name: name, worker: w, sub: sub, childSpec: sp, slot: -1, tracks: spec.readiness || nested}
+	_, err = s.call(context.Background(), &request{kind: reqAdd, name: name, c: c})
 	return err
+}
+
+// Nested is implemented by a Worker whose Serve serves a Supervisor of its
+// own, with the context Serve was given or one derived from it, such as
+// package pool's Pool. A supervisor treats a child whose worker is Nested as
+// it treats a child whose worker is a *Supervisor: the nested supervisor is
+// part of its tree (Tree, Health, WaitReady, events and stuck children), the
+// child takes no heartbeat, its default shutdown timeout is no limit, and
+// the nested supervisor can have no other parent. Add calls Supervisor once;
+// it must return a supervisor made by New.
+type Nested interface {
+	Worker
+	Supervisor() *Supervisor
+}
+
+// nestedOf returns the supervisor w, the worker of the child named name, is
+// or serves, or nil.
+func nestedOf(name string, w Worker) (*Supervisor, error) {
+	switch w := w.(type) {
+	case *Supervisor:
+		return w, nil
+	case Nested:
+		sub := w.Supervisor()
+		if sub == nil {
+			return nil, invalidf("child %q: Supervisor returned nil", name)
+		}
+		return sub, nil
+	}
+	return nil, nil
 }
 
 // adopt makes s the owner of sub, the worker of a child named name, or says

@@ -184,7 +184,7 @@ func (s *Supervisor) snapNow() *supSnap {
 		if c.since != 0 {
 			ch.since = time.Unix(0, c.since)
 		}
-		ch.sub, _ = c.worker.(*Supervisor)
+		ch.sub = c.sub
 		h.children = append(h.children, ch)
 	}
 	return h

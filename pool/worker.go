@@ -1,0 +1,415 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/arborgo/arbor"
+)
+
+// slotKey is the context key of the slot a worker's context belongs to.
+type slotKey struct{}
+
+// marker is what a running attempt's goroutine shows in a dump of all
+// goroutines: runAttempt's first argument, the address of its slot's mark.
+type marker struct{ _ byte }
+
+// runAttemptName is runAttempt's name in tracebacks.
+const runAttemptName = "github.com/arborgo/arbor/pool.runAttempt"
+
+// runAttempt runs one attempt; its frame marks the goroutine (see
+// internal/gstack).
+//
+//go:noinline
+func runAttempt(m *marker, run func()) {
+	run()
+	runtime.KeepAlive(m)
+}
+
+// A slot is one worker of a pool: a child of the pool's supervisor that
+// leases tasks from the source and runs them, one at a time, on its own
+// goroutine. A slot whose attempt is abandoned is replaced by a new slot;
+// the old one ends when the attempt returns.
+type slot[T, R any] struct {
+	p    *Pool[T, R]
+	name string
+	mark marker
+	run  func() // s.attempt, bound once
+
+	retiring  atomic.Bool  // leave after the current attempt
+	recycle   atomic.Bool  // Recycle was called: leave after the current attempt
+	abandoned atomic.Bool  // its attempt was abandoned: leave once it returns
+	idleSince atomic.Int64 // when it began to wait for a task (Unix nanoseconds), or 0
+	exited    atomic.Bool  // left for good; the manager deletes it
+
+	mu            sync.Mutex // the current attempt, shared with the watchdog and the manager
+	running       bool
+	cancel        context.CancelCauseFunc // cancels the slot's context (and so the attempt's)
+	attemptCancel context.CancelCauseFunc // cancels the attempt's context, when watched
+	stopLease     context.CancelFunc
+	counted       bool // the manager counted its abandonment
+	start         time.Time
+	cancelledAt   time.Time
+	lastExtend    time.Time
+	lastBeat      atomic.Int64 // Unix nanoseconds
+	timer         *time.Timer  // the watchdog, when the pool has limits
+
+	// The attempt, written and read by the slot's goroutine.
+	h     Handler[T, R]
+	actx  context.Context
+	lease Lease[T]
+	task  T
+	res   R
+	err   error
+	ended bool // the handler returned (no panic, no Goexit)
+	tasks int
+}
+
+func newSlot[T, R any](p *Pool[T, R], name string) *slot[T, R] {
+	s := &slot[T, R]{p: p, name: name}
+	s.run = s.attempt
+	if p.cfg.watched() {
+		s.timer = time.AfterFunc(time.Hour, s.watch)
+		s.timer.Stop()
+	}
+	return s
+}
+
+// Serve is the worker: set up, then lease and run tasks until told to
+// leave. A panic of the handler crashes it (after the task is settled), so
+// that its supervisor restarts it under its restart intensity.
+func (s *slot[T, R]) Serve(ctx context.Context) (err error) {
+	if s.exited.Load() {
+		return nil // restarted by the supervisor after it left: leave again
+	}
+	defer func() {
+		if s.abandoned.Load() {
+			// An abandoned attempt that panicked late was settled and
+			// reported; its slot is replaced, not restarted.
+			if r := recover(); r != nil {
+				err = nil
+				s.leave()
+			}
+		}
+	}()
+	err = s.serve(ctx)
+	if err == nil {
+		s.leave()
+	}
+	return err
+}
+
+func (s *slot[T, R]) serve(ctx context.Context) error {
+	p := s.p
+	ctx, cancel := context.WithCancelCause(context.WithValue(ctx, slotKey{}, s))
+	defer cancel(nil)
+	lctx, stopLease := context.WithCancel(ctx)
+	defer stopLease()
+	s.mu.Lock()
+	s.cancel, s.stopLease = cancel, stopLease
+	s.mu.Unlock()
+	if s.leaving() || p.stopping() {
+		return nil
+	}
+	h := p.handler
+	if p.setup != nil {
+		var release func()
+		var err error
+		h, release, err = p.setup(ctx)
+		if err != nil {
+			return fmt.Errorf("pool %q: worker setup: %w", p.name, err)
+		}
+		if release != nil {
+			defer release()
+		}
+		if h == nil {
+			return fmt.Errorf("pool %q: worker setup returned a nil handler", p.name)
+		}
+		arbor.Ready(ctx)
+	}
+	s.h = h
+	s.tasks = 0
+	for !s.leaving() {
+		s.idleSince.Store(time.Now().UnixNano())
+		l, err := p.src.Lease(lctx)
+		s.idleSince.Store(0)
+		if err != nil {
+			if lctx.Err() != nil || errors.Is(err, errQueueClosed) {
+				return nil
+			}
+			err = fmt.Errorf("pool %q: lease: %w", p.name, err)
+			p.event(Event{Kind: EventSourceError, Pool: p.name, Worker: s.name, Err: err})
+			return err
+		}
+		s.handle(ctx, l)
+		if s.abandoned.Load() {
+			return nil
+		}
+		s.tasks++
+		if p.cfg.maxTasks > 0 && s.tasks >= p.cfg.maxTasks {
+			s.recycle.Store(true)
+		}
+	}
+	return nil
+}
+
+// leaving reports whether the slot should leave instead of leasing again.
+func (s *slot[T, R]) leaving() bool {
+	return s.retiring.Load() || s.recycle.Load() || s.abandoned.Load()
+}
+
+// leave marks the slot as gone for good and tells the manager, which
+// deletes it from the pool's supervisor.
+func (s *slot[T, R]) leave() {
+	s.exited.Store(true)
+	s.p.notify()
+}
+
+// handle runs one delivery: an attempt, then its settlement.
+func (s *slot[T, R]) handle(ctx context.Context, l Lease[T]) {
+	p := s.p
+	task, err := l.Task()
+	if err != nil {
+		p.deadLetter(s, l, task, l.Attempt(), []error{fmt.Errorf("pool %q: task cannot be read: %w", p.name, err)})
+		return
+	}
+	if p.stopping() { // leased as the pool began to shut down: not run
+		p.notRun(l)
+		return
+	}
+	var zero R
+	s.task, s.actx = task, ctx
+	s.res, s.err, s.ended = zero, nil, false
+	var cancel context.CancelCauseFunc
+	if p.cfg.watched() {
+		s.actx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+	}
+	s.begin(l, cancel)
+	p.busy.Add(1)
+	if p.seen {
+		p.event(Event{Kind: EventStarted, Pool: p.name, Worker: s.name, Task: task, Attempt: l.Attempt()})
+	}
+	defer func() {
+		// Runs on a panic or runtime.Goexit too: the task is settled
+		// before the worker crashes.
+		late := s.end()
+		p.busy.Add(-1)
+		if s.ended {
+			p.settle(s, l, late, s.res, s.err)
+			return
+		}
+		r := recover()
+		if r == nil {
+			p.settle(s, l, late, zero, arbor.ErrGoexit)
+			return
+		}
+		p.settle(s, l, late, zero, &arbor.PanicError{Value: r})
+		panic(r)
+	}()
+	runAttempt(&s.mark, s.run)
+}
+
+// attempt calls the handler.
+func (s *slot[T, R]) attempt() {
+	s.res, s.err = s.h(s.actx, s.task)
+	s.ended = true
+}
+
+// begin records the start of an attempt of l, whose context cancel cancels
+// (nil when the pool watches no limit), and arms the watchdog.
+func (s *slot[T, R]) begin(l Lease[T], cancel context.CancelCauseFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running, s.lease, s.attemptCancel = true, l, cancel
+	s.cancelledAt = time.Time{}
+	if cancel == nil {
+		return
+	}
+	now := time.Now()
+	s.start, s.lastExtend = now, now
+	s.lastBeat.Store(now.UnixNano())
+	s.arm(now)
+}
+
+// end stops watching the attempt and reports whether it was abandoned.
+func (s *slot[T, R]) end() (late bool) {
+	s.mu.Lock()
+	s.running, s.attemptCancel = false, nil
+	late = s.abandoned.Load()
+	s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	if s.p.stopping() {
+		s.p.notify() // the shutdown waits for running attempts
+	}
+	return late
+}
+
+// cancelAttempt cancels the running attempt with cause. Called with mu held.
+func (s *slot[T, R]) cancelAttempt(now time.Time, cause error) {
+	if !s.cancelledAt.IsZero() {
+		return
+	}
+	s.cancelledAt = now
+	if s.attemptCancel != nil {
+		s.attemptCancel(cause)
+	} else if s.cancel != nil {
+		s.cancel(cause) // no watchdog: the attempt runs on the slot's context
+	}
+}
+
+// abandonAt is when the running attempt is abandoned: at its hard limit, or
+// the hard limit's grace after it was cancelled for another reason. Called
+// with mu held, the pool having a hard limit.
+func (s *slot[T, R]) abandonAt() time.Time {
+	cfg := &s.p.cfg
+	at := s.start.Add(cfg.hard)
+	if !s.cancelledAt.IsZero() {
+		if g := s.cancelledAt.Add(cfg.hard - cfg.soft); g.Before(at) {
+			at = g
+		}
+	}
+	return at
+}
+
+// arm sets the watchdog for the running attempt's next deadline. Called
+// with mu held.
+func (s *slot[T, R]) arm(now time.Time) {
+	if s.timer == nil {
+		return
+	}
+	cfg := &s.p.cfg
+	var next time.Time
+	earliest := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
+	}
+	if s.cancelledAt.IsZero() && !s.abandoned.Load() {
+		if cfg.soft > 0 {
+			earliest(s.start.Add(cfg.soft))
+		}
+		if cfg.beat > 0 {
+			earliest(time.Unix(0, s.lastBeat.Load()).Add(cfg.beat))
+		}
+	}
+	if cfg.hard > 0 && !s.abandoned.Load() {
+		earliest(s.abandonAt())
+	}
+	if cfg.extend > 0 {
+		earliest(s.lastExtend.Add(cfg.extend))
+	}
+	if !next.IsZero() {
+		s.timer.Reset(next.Sub(now))
+	}
+}
+
+// watch is the watchdog of the running attempt: it cancels it at its soft
+// limit or when it misses a heartbeat, abandons it at its hard limit, and
+// extends its lease. It runs on the timer's goroutine.
+func (s *slot[T, R]) watch() {
+	p := s.p
+	cfg := &p.cfg
+	s.mu.Lock()
+	if !s.running {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	if s.cancelledAt.IsZero() && !s.abandoned.Load() {
+		switch {
+		case cfg.soft > 0 && !now.Before(s.start.Add(cfg.soft)):
+			s.cancelAttempt(now, ErrSoftTimeout)
+		case cfg.beat > 0 && now.Sub(time.Unix(0, s.lastBeat.Load())) >= cfg.beat:
+			s.cancelAttempt(now, arbor.ErrHung)
+		}
+	}
+	abandon := false
+	if cfg.hard > 0 && !s.abandoned.Load() && !now.Before(s.abandonAt()) {
+		s.abandoned.Store(true)
+		abandon = true
+		if s.attemptCancel != nil {
+			s.attemptCancel(ErrAbandoned) // no effect if it was cancelled before
+		}
+	}
+	var extend Lease[T]
+	if cfg.extend > 0 && !now.Before(s.lastExtend.Add(cfg.extend)) {
+		extend, s.lastExtend = s.lease, now
+	}
+	s.arm(now)
+	s.mu.Unlock()
+	if extend != nil {
+		if err := extend.Extend(p.ackCtx()); err != nil {
+			p.sourceError(s, "extend", err)
+		}
+	}
+	if abandon {
+		p.notify()
+	}
+}
+
+// shut is the pool's shutdown reaching the slot: it leases no more, and its
+// running attempt is cancelled now with the cause ErrClosed, unless the pool
+// has a soft limit, which it then runs to.
+func (s *slot[T, R]) shut() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopLease != nil {
+		s.stopLease()
+	}
+	if s.running && s.p.cfg.soft == 0 {
+		s.cancelAttempt(time.Now(), ErrClosed)
+		s.arm(time.Now())
+	}
+}
+
+// draining reports whether the shutdown must still wait for the slot: it
+// runs an attempt not yet cancelled, or, under a hard limit, one not yet
+// abandoned (which the watchdog soon does). Without a hard limit a
+// cancelled attempt is left to the supervisor's shutdown timeout.
+func (s *slot[T, R]) draining() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running || s.abandoned.Load() {
+		return false
+	}
+	return s.cancelledAt.IsZero() || s.p.cfg.hard > 0
+}
+
+// heldLease returns the lease of the running attempt, or nil.
+func (s *slot[T, R]) heldLease() Lease[T] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return nil
+	}
+	return s.lease
+}
+
+// beat records a heartbeat of the running attempt.
+func (s *slot[T, R]) beat() { s.lastBeat.Store(time.Now().UnixNano()) }
+
+// askRecycle makes the slot leave after its running attempt.
+func (s *slot[T, R]) askRecycle() { s.recycle.Store(true) }
+
+// retire makes the slot leave: at once if idle, else after its attempt.
+func (s *slot[T, R]) retire() {
+	s.retiring.Store(true)
+	s.mu.Lock()
+	if s.stopLease != nil {
+		s.stopLease()
+	}
+	s.mu.Unlock()
+}
+
+// live reports whether the slot counts as one of the pool's workers.
+func (s *slot[T, R]) live() bool {
+	return !s.exited.Load() && !s.abandoned.Load() && !s.retiring.Load() && !s.recycle.Load()
+}
