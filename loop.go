@@ -47,7 +47,8 @@ type loop struct {
 // failure) when the intensity was exceeded, and joins a *StuckError for each
 // child still stuck when it returns, nested supervisors' included. It
 // returns an error matching ErrInvalid at once if an option given to New was
-// bad, ErrAlreadyServing if another Serve of s is running, and nil at once,
+// bad (also when ctx is already done: serving a done context checks them),
+// ErrAlreadyServing if another Serve of s is running, and nil at once,
 // starting nothing, if ctx is already done.
 func (s *Supervisor) Serve(ctx context.Context) error {
 	if s.byName == nil {

@@ -106,8 +106,9 @@ func newPool[T, R any](name string, h Handler[T, R], setup Setup[T, R], opts []O
 	// The workers are idle or abandoned when the supervisor stops them:
 	// its whole shutdown is bounded by one worker's stop timeout.
 	p.sup = arbor.New(name, append([]arbor.Option{arbor.WithShutdownDeadline(cfg.stopTimeout())}, cfg.supervisor...)...)
-	probe := arbor.New(name) // the name is checked as arbor checks it
-	if err := probe.Add("probe", arbor.WorkerFunc(func(context.Context) error { return nil })); err != nil {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := p.sup.Serve(done); err != nil { // a bad name or option: Serve says so before it starts anything
 		return nil, err
 	}
 	return p, nil
@@ -383,7 +384,8 @@ func (p *Pool[T, R]) reconcile(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	want := len(live)
-	if p.q != nil && len(idle) == 0 {
+	if p.q != nil {
+		// Tasks wait in the ring only while no worker waits for one.
 		want += p.q.backlog()
 	}
 	want = clamp(want, min, max)
@@ -534,12 +536,12 @@ func (p *Pool[T, R]) settle(s *slot[T, R], l Lease[T], late bool, res R, err err
 		if mem {
 			m.res = res
 		}
-		if aerr := l.Ack(p.ackCtx()); aerr != nil {
-			p.sourceError(s, "ack", aerr)
-		}
-		p.succeeded.Add(1)
+		p.succeeded.Add(1) // counted before Wait can return
 		if p.seen {
 			p.event(Event{Kind: EventSucceeded, Pool: p.name, Worker: s.name, Task: s.task, Attempt: attempt})
+		}
+		if aerr := l.Ack(p.ackCtx()); aerr != nil {
+			p.sourceError(s, "ack", aerr)
 		}
 		return
 	}
