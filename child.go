@@ -178,7 +178,7 @@ type child struct {
 	name       string
 	worker     Worker
 	sub        *Supervisor // the supervisor the worker is or serves (see Nested), or nil
-	*childSpec // shared with other children added without options: read only
+	*childSpec             // shared with other children added without options: read only
 
 	prev, next *child // start order
 	ord        uint64 // position in start order: increases along the list

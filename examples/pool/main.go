@@ -1,212 +1,332 @@
-// Command pool runs a pool of identical workers whose size changes while the
-// supervisor serves: Add starts a worker at once, Remove stops and deletes
-// one, and Children describes the pool at any moment.
+// Command pool runs a task pool (package pool) inside a supervision tree:
+// three workers, each with a connection of its own, process eight jobs of
+// which some go wrong, and the program prints what became of each.
 //
-// The workers take jobs from one shared channel. The program starts the pool
-// empty, scales it up to two workers and then to five, crashes one worker
-// (it panics) to show that the supervisor restarts just that one (OneForOne),
-// scales down to two, and runs a batch of jobs at each size, printing a
-// summary of the children after each step.
+//   - "send email" fails its first attempt: it is retried after the retry
+//     backoff and succeeds.
+//   - "import feed" fails every attempt: after the third it is dead-lettered.
+//   - "charge card" panics on its first attempt: the worker crashes, the
+//     pool's supervisor restarts it (with a fresh connection), and the task
+//     is retried.
+//   - "render report" hangs on its first attempt, ignoring its context: it
+//     is cancelled at the soft time limit, abandoned at the hard one, and a
+//     new worker takes its slot. Go cannot kill a goroutine, so the hung call
+//     goes on until the program lets it return; the task is then retried.
+//
+// Then the tree shuts down cleanly and the program exits, after a second or
+// less (or on Ctrl-C). The transcript is the same on every run: it is printed
+// from one goroutine, in job order, from what the pool reported. The logs of
+// the tree and the pool are off; a real program keeps them (slog.Default by
+// default), as they carry the stacks of crashed and abandoned attempts.
 //
 //	go run ./examples/pool
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log/slog"
+	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/arborgo/arbor"
+	"github.com/arborgo/arbor/pool"
 )
-
-// A job asks for the square of n; the answer goes to reply.
-type job struct {
-	n     int
-	reply chan<- int
-}
-
-// A start is a worker's report that its run-th run has started.
-type start struct {
-	name string
-	run  int
-}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-
-	// The supervisor's failure reports, plainly on stdout.
-	logger := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
-		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
-			if a.Key == slog.TimeKey || a.Key == "panic_stack" {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
-
-	p := &pool{
-		sup:    arbor.New("pool", arbor.WithLogger(logger)),
-		jobs:   make(chan job),
-		starts: make(chan start, 64),
-		crash:  map[string]chan struct{}{},
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.sup.Serve(ctx) }()
-
-	step := func(title string) bool {
-		if ctx.Err() != nil {
-			return false
-		}
-		fmt.Println("==", title)
-		return true
-	}
-	if step("scale up to 2 workers") {
-		p.resize(ctx, 2)
-		p.summary()
-		p.batch(ctx, 6)
-	}
-	if step("scale up to 5 workers") {
-		p.resize(ctx, 5)
-		p.summary()
-		p.batch(ctx, 10)
-	}
-	if step("worker-4 crashes") {
-		p.crashOne(ctx, "worker-4")
-		p.summary()
-		p.batch(ctx, 10)
-	}
-	if step("scale down to 2 workers") {
-		p.resize(ctx, 2)
-		p.summary()
-		p.batch(ctx, 6)
-	}
-
-	fmt.Println("== shut down")
-	cancel()
-	err := <-done
-	fmt.Println("pool returned:", err)
-	p.summary()
-	if err != nil {
+	if err := run(ctx, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "pool:", err)
 		os.Exit(1)
 	}
 }
 
-// pool keeps the supervisor of the workers and what the program needs to
-// drive them.
-type pool struct {
-	sup    *arbor.Supervisor
-	jobs   chan job
-	starts chan start
-	crash  map[string]chan struct{} // a worker's fault injection, by name
-	size   int
+// A fault is what goes wrong with a job.
+type fault int
+
+const (
+	noFault    fault = iota
+	failOnce         // its first attempt returns an error
+	failAlways       // every attempt returns an error
+	panicOnce        // its first attempt panics
+	hangOnce         // its first attempt hangs, ignoring its context
+)
+
+// A job is a pool's task.
+type job struct {
+	ID    int
+	Name  string
+	Fault fault
 }
 
-// resize adds workers (worker-<size+1>, ...) or removes the newest ones
-// until the pool has n.
-func (p *pool) resize(ctx context.Context, n int) {
-	for p.size < n {
-		p.size++
-		name := fmt.Sprintf("worker-%d", p.size)
-		p.crash[name] = make(chan struct{}, 1)
-		if err := p.sup.Add(name, p.worker(name)); err != nil {
-			fmt.Println("add", name+":", err)
-			return
-		}
-		p.waitStart(ctx, name, 1)
-		fmt.Println("added", name)
+func (j job) String() string { return fmt.Sprintf("job %d %s", j.ID, j.Name) }
+
+var jobs = []job{
+	{1, "resize photo", noFault},
+	{2, "send email", failOnce},
+	{3, "index page", noFault},
+	{4, "charge card", panicOnce},
+	{5, "import feed", failAlways},
+	{6, "render report", hangOnce},
+	{7, "purge cache", noFault},
+	{8, "ping webhook", noFault},
+}
+
+// The pool's settings.
+const (
+	workers    = 3
+	attempts   = 3
+	retryAfter = 50 * time.Millisecond
+	softLimit  = 100 * time.Millisecond
+	hardLimit  = 300 * time.Millisecond
+)
+
+// run serves the tree until every job has ended, shuts it down, and writes
+// the transcript to w.
+func run(ctx context.Context, w io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	be := &backend{tries: map[int]int{}, unblock: make(chan struct{})}
+	jn := &journal{steps: map[int][]string{}, abandoned: make(chan struct{})}
+	p, err := pool.NewWithSetup("jobs", be.setup,
+		pool.WithWorkers(workers),
+		pool.WithMaxAttempts(attempts),
+		pool.WithRetryBackoff(arbor.ConstantBackoff(retryAfter)),
+		pool.WithTimeLimit(softLimit, hardLimit),
+		pool.WithDeadLetter(jn.deadLetter),
+		pool.WithEventHandler(jn.poolEvent),
+		pool.WithLogger(nil),
+	)
+	if err != nil {
+		return err
 	}
-	for p.size > n {
-		name := fmt.Sprintf("worker-%d", p.size)
-		// Remove returns once the worker has returned: it finishes its job
-		// first, since it looks at its context only between jobs.
-		if err := p.sup.Remove(context.Background(), name); err != nil {
-			fmt.Println("remove", name+":", err)
-		} else {
-			fmt.Println("removed", name)
-		}
-		delete(p.crash, name)
-		p.size--
+	root := arbor.New("app", arbor.WithLogger(nil), arbor.WithEventHandler(jn.treeEvent))
+	if err := root.Add("jobs", p); err != nil {
+		return err
 	}
-}
-
-// worker returns the worker that every member of the pool runs.
-func (p *pool) worker(name string) arbor.Worker {
-	crash := p.crash[name]
-	runs := 0 // the supervisor never runs two copies of a child at once
-	return arbor.WorkerFunc(func(ctx context.Context) error {
-		runs++
-		p.starts <- start{name, runs}
-		for {
-			select {
-			case j := <-p.jobs:
-				time.Sleep(5 * time.Millisecond) // work
-				j.reply <- j.n * j.n
-			case <-crash:
-				fmt.Println(name + ": panics")
-				panic(name + ": corrupted state")
-			case <-ctx.Done():
-				return nil
-			}
+	served := make(chan error, 1)
+	go func() { served <- root.Serve(ctx) }()
+	defer func() { // on an early return: no goroutine left behind
+		cancel()
+		be.release()
+		if served != nil {
+			<-served
 		}
-	})
-}
+	}()
 
-// crashOne makes the named worker panic and waits until the supervisor has
-// started it again.
-func (p *pool) crashOne(ctx context.Context, name string) {
-	p.crash[name] <- struct{}{}
-	p.waitStart(ctx, name, 2)
-	fmt.Println(name, "restarted")
-}
-
-// waitStart waits until the named worker reports its run-th start. (Add
-// returns once the worker's goroutine is launched, or, before Serve has
-// begun, once the worker is recorded for Serve to start.)
-func (p *pool) waitStart(ctx context.Context, name string, run int) {
-	for {
-		select {
-		case s := <-p.starts:
-			if s.name == name && s.run == run {
-				return
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// batch hands n jobs to the pool and waits for their answers.
-func (p *pool) batch(ctx context.Context, n int) {
-	replies := make(chan int, n)
-	for i := 1; i <= n; i++ {
-		select {
-		case p.jobs <- job{i, replies}:
-		case <-ctx.Done():
-			return
+	fmt.Fprintf(w, "pool %q: %d workers, %d attempts a task, retry after %v, time limits %v soft, %v hard\n",
+		"app/jobs", workers, attempts, retryAfter, softLimit, hardLimit)
+	tasks := make([]*pool.Task[job, string], len(jobs))
+	for i, j := range jobs {
+		if tasks[i], err = p.Submit(ctx, j); err != nil {
+			return err
 		}
 	}
-	sum := 0
-	for range n {
-		select {
-		case r := <-replies:
-			sum += r
-		case <-ctx.Done():
-			return
+	fmt.Fprintf(w, "submitted %d jobs\n", len(jobs))
+
+	// The hung call returns once the pool has given up on it: the program
+	// plays the remote end, which answers at last.
+	select {
+	case <-jn.abandoned:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	fmt.Fprintln(w, "an attempt was abandoned at its hard limit; its call now returns, late")
+	be.release()
+
+	fmt.Fprintln(w, "\n== results, in job order")
+	for i, t := range tasks {
+		res, err := t.Wait(ctx)
+		switch {
+		case errors.Is(err, pool.ErrDeadLetter):
+			fmt.Fprintf(w, "%-22v dead-lettered: %v\n", jobs[i], err)
+		case err != nil:
+			return fmt.Errorf("%v: %w", jobs[i], err)
+		default:
+			fmt.Fprintf(w, "%-22v ok: %s\n", jobs[i], res)
 		}
 	}
-	fmt.Printf("batch of %d jobs done by %d workers, sum of squares %d\n", n, p.size, sum)
+
+	cancel()
+	err = <-served
+	served = nil
+
+	// Printed once the tree has stopped, when everything below has been
+	// reported: each attempt is settled, and its events sent, before its
+	// worker returns; and the root's Serve returns once the tree's event
+	// handlers have seen its last event.
+	fmt.Fprintln(w, "\n== what happened to the jobs that went wrong")
+	for _, j := range jobs {
+		if steps := jn.steps[j.ID]; len(steps) > 1 {
+			fmt.Fprintf(w, "%v:\n    %s\n", j, strings.Join(steps, "\n    "))
+		}
+	}
+	fmt.Fprintln(w, "\n== dead letters")
+	for _, d := range jn.dead {
+		fmt.Fprintln(w, d)
+	}
+	fmt.Fprintln(w, "\n== workers")
+	slices.Sort(jn.started)
+	fmt.Fprintf(w, "started: %s (the last replaced the worker whose attempt was abandoned)\n", strings.Join(jn.started, ", "))
+	fmt.Fprintf(w, "crashed and restarted in place: %d (%s)\n", jn.restarts, strings.Join(jn.crash, "; "))
+	fmt.Fprintf(w, "connections opened: %d, closed: %d\n", be.opened.Load(), be.closed.Load())
+	st := p.Stats()
+	fmt.Fprintf(w, "\n== pool stats\nsucceeded %d, failed attempts %d, retries %d, dead-lettered %d, abandoned %d\n",
+		st.Succeeded, st.Failed, st.Retried, st.DeadLettered, st.Abandoned)
+
+	fmt.Fprintln(w, "\n== shutdown")
+	if err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	fmt.Fprintln(w, "app returned nil: a clean shutdown")
+	fmt.Fprint(w, root.Tree(context.Background()))
+	return nil
 }
 
-func (p *pool) summary() {
-	children := p.sup.Children()
-	fmt.Printf("children (%d):\n", len(children))
-	for _, c := range children {
-		fmt.Printf("  %-8s %-7v restarts=%d last error=%v\n", c.Name, c.State, c.Restarts, c.LastError)
+// backend plays the services the jobs call. Each worker has a connection to
+// it, opened when the worker starts and closed when it stops.
+type backend struct {
+	opened, closed atomic.Int32
+	unblock        chan struct{} // closed to let the hung call return
+	once           sync.Once
+
+	mu    sync.Mutex
+	tries map[int]int // attempts by job ID
+}
+
+// setup starts a worker: it opens the worker's connection and returns the
+// handler that uses it, and a function to close it.
+func (b *backend) setup(ctx context.Context) (pool.Handler[job, string], func(), error) {
+	b.opened.Add(1)
+	c := &conn{b: b}
+	return c.call, func() { b.closed.Add(1) }, nil
+}
+
+// release lets the hung call return.
+func (b *backend) release() { b.once.Do(func() { close(b.unblock) }) }
+
+// try counts an attempt of job id and returns its number.
+func (b *backend) try(id int) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tries[id]++
+	return b.tries[id]
+}
+
+// A conn is one worker's connection to the backend.
+type conn struct{ b *backend }
+
+// call runs one attempt of j.
+func (c *conn) call(ctx context.Context, j job) (string, error) {
+	n := c.b.try(j.ID)
+	select { // the work
+	case <-time.After(10 * time.Millisecond):
+	case <-ctx.Done():
+		return "", context.Cause(ctx)
+	}
+	switch {
+	case j.Fault == failOnce && n == 1:
+		return "", errors.New("smtp: 421 try again later")
+	case j.Fault == failAlways:
+		return "", errors.New("feed: 404 not found")
+	case j.Fault == panicOnce && n == 1:
+		var session map[string]string
+		session["card"] = "4242" // a bug: assignment to entry in nil map
+	case j.Fault == hangOnce && n == 1:
+		<-c.b.unblock // ignores ctx: a call with no deadline of its own
+		return "", context.Cause(ctx)
+	}
+	return fmt.Sprintf("done on attempt %d", n), nil
+}
+
+// journal records what the pool and the tree report, to print it in a
+// fixed order once the tree has stopped: the handlers run on the pool's
+// workers, and on the tree's event goroutine, concurrently.
+type journal struct {
+	abandoned chan struct{} // closed at the first abandoned attempt
+	once      sync.Once
+
+	mu       sync.Mutex
+	steps    map[int][]string // by job ID
+	dead     []string
+	started  []string // workers started
+	restarts int      // workers restarted
+	crash    []string // why they failed
+}
+
+func (jn *journal) poolEvent(e pool.Event) {
+	j := e.Task.(job)
+	var step string
+	switch e.Kind {
+	case pool.EventFailed:
+		step = fmt.Sprintf("attempt %d failed: %v", e.Attempt, e.Err)
+	case pool.EventRetried:
+		step = fmt.Sprintf("retry in %v", e.Delay)
+	case pool.EventSucceeded:
+		step = fmt.Sprintf("attempt %d succeeded", e.Attempt)
+	case pool.EventDeadLettered:
+		step = "dead-lettered"
+	case pool.EventAbandoned:
+		step = fmt.Sprintf("attempt %d abandoned at the hard limit, still running in %s",
+			e.Attempt, hungIn(e.Stack))
+		defer jn.once.Do(func() { close(jn.abandoned) })
+	default:
+		return
+	}
+	jn.mu.Lock()
+	jn.steps[j.ID] = append(jn.steps[j.ID], step)
+	jn.mu.Unlock()
+}
+
+// hungIn returns the function a hung attempt's goroutine is in: the first
+// frame of its stack outside package runtime, without its package path (which
+// is "main" in the program, the import path in its test).
+func hungIn(stack []byte) string {
+	for line := range strings.Lines(string(stack)) {
+		// The header, then a line per frame, "pkg.Func(args)", each
+		// followed by a line "\tfile:line".
+		if strings.HasPrefix(line, "goroutine ") || strings.HasPrefix(line, "\t") || strings.HasPrefix(line, "runtime.") {
+			continue
+		}
+		fn := line
+		if i := strings.LastIndexByte(fn, '('); i > 0 {
+			fn = fn[:i] // pkg/path.(*T).Method
+		}
+		fn = fn[strings.LastIndexByte(fn, '/')+1:]
+		_, fn, _ = strings.Cut(fn, ".")
+		return fn
+	}
+	return "(stack not found)"
+}
+
+func (jn *journal) deadLetter(j job, err *pool.DeadLetterError) {
+	jn.mu.Lock()
+	defer jn.mu.Unlock()
+	jn.dead = append(jn.dead, fmt.Sprintf("%v: %v (errors of its attempts: %d)", j, err, len(err.Attempts)))
+}
+
+func (jn *journal) treeEvent(e arbor.Event) {
+	if e.Supervisor != "app/jobs" {
+		return
+	}
+	jn.mu.Lock()
+	defer jn.mu.Unlock()
+	switch e.Kind {
+	case arbor.EventChildStarted:
+		jn.started = append(jn.started, e.Child)
+	case arbor.EventChildRestarted:
+		jn.restarts++
+	case arbor.EventChildFailed:
+		jn.crash = append(jn.crash, e.Err.Error())
 	}
 }
