@@ -6,9 +6,11 @@
 // supervisor decides by its [RestartPolicy] whether to restart it, restarts
 // it and possibly its siblings by its [Strategy], and gives up when restarts
 // come faster than its restart intensity allows. A *Supervisor is a Worker,
-// so supervisors nest into trees: a failure one level cannot absorb becomes
-// the failure of that level in its parent, up to the root, whose Serve
-// returns it; the process then exits and systemd or Kubernetes restarts it.
+// so supervisors nest into trees (so does a [Nested] worker, which serves a
+// supervisor of its own, such as package pool's Pool): a failure one level
+// cannot absorb becomes the failure of that level in its parent, up to the
+// root, whose Serve returns it; the process then exits and systemd or
+// Kubernetes restarts it.
 // The rules follow OTP's supervisor except where they say otherwise.
 //
 // # Starting and exits

@@ -11,6 +11,15 @@ import (
 // source may lease it again, to this process or another, and counts a new
 // delivery).
 //
+// The contract maps onto brokers directly. A JetStream pull consumer: Lease
+// is a fetch of one message, Ack is Ack, Nack is NakWithDelay, Extend is
+// InProgress, DeadLetter is Term plus a publish to a subject of the user's,
+// and Attempt is the message's NumDelivered. A PostgreSQL table: Lease is
+// SELECT ... FOR UPDATE SKIP LOCKED that sets a lease_until and increments
+// an attempts column, Ack deletes the row, Nack sets run_at, Extend pushes
+// lease_until, DeadLetter moves the row, and a reaper returns rows whose
+// lease expired.
+//
 // A pool calls Lease from each idle worker, concurrently. It calls the
 // methods of one Lease from one goroutine at a time, and exactly one of
 // Ack, Nack and DeadLetter once, after which it drops the lease; Extend may
