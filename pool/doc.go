@@ -63,7 +63,9 @@
 //
 // A pool has a fixed number of workers (WithWorkers, by default
 // GOMAXPROCS), or between a minimum and a maximum (WithAutoscale): it adds
-// workers as soon as tasks wait with no worker idle, and retires a worker
+// workers as soon as tasks wait in its queue with no worker idle (with a
+// Source, which hides its backlog: whenever a worker takes a task and none
+// is left waiting on the source), and retires a worker
 // that has been idle for a whole idle window, checked once per window, so
 // that a burst does not make it flap. Resize changes either at run time;
 // workers beyond a new maximum leave after their attempt. A worker made by

@@ -43,7 +43,8 @@ type Pool[T, R any] struct {
 	dead    func(T, *DeadLetterError)
 	wake    chan struct{} // the manager's doorbell
 
-	busy                                                atomic.Int64
+	busy, idle                                          atomic.Int64 // workers in an attempt; waiting for a task
+	scales                                              atomic.Bool  // min < max: the pool autoscales
 	succeeded, failed, retried, deadLettered, abandoned atomic.Uint64
 	closing                                             atomic.Bool
 
@@ -83,6 +84,7 @@ func newPool[T, R any](name string, h Handler[T, R], setup Setup[T, R], opts []O
 	}
 	p := &Pool[T, R]{name: name, cfg: cfg, handler: h, setup: setup, wake: make(chan struct{}, 1), min: cfg.min, max: cfg.max,
 		seen: len(cfg.events) > 0}
+	p.scales.Store(cfg.min < cfg.max)
 	switch src := cfg.source.(type) {
 	case nil:
 		var wake func()
@@ -188,6 +190,7 @@ func (p *Pool[T, R]) Resize(min, max int) error {
 	}
 	p.mu.Lock()
 	p.min, p.max = min, max
+	p.scales.Store(min < max)
 	p.mu.Unlock()
 	if p.q != nil {
 		p.q.mu.Lock()
@@ -384,9 +387,14 @@ func (p *Pool[T, R]) reconcile(ctx context.Context) error {
 	}
 	p.mu.Unlock()
 	want := len(live)
-	if p.q != nil {
+	switch {
+	case p.q != nil:
 		// Tasks wait in the ring only while no worker waits for one.
 		want += p.q.backlog()
+	case min < max && p.idle.Load() == 0:
+		// A source hides its backlog: a worker short of idle ones took
+		// the last task, so more may wait.
+		want++
 	}
 	want = clamp(want, min, max)
 	for n := len(live); n < want; n++ {

@@ -135,9 +135,17 @@ func (s *slot[T, R]) serve(ctx context.Context) error {
 	s.h = h
 	s.tasks = 0
 	for !s.leaving() {
-		s.idleSince.Store(time.Now().UnixNano())
+		since := int64(1) // idle; when from matters only to an autoscaling pool
+		if p.scales.Load() {
+			since = time.Now().UnixNano()
+		}
+		s.idleSince.Store(since)
+		p.idle.Add(1)
 		l, err := p.src.Lease(lctx)
 		s.idleSince.Store(0)
+		if p.idle.Add(-1) == 0 && err == nil && p.q == nil && p.scales.Load() {
+			p.notify() // no worker waits on the source: demand for one more
+		}
 		if err != nil {
 			if lctx.Err() != nil || errors.Is(err, errQueueClosed) {
 				return nil

@@ -251,3 +251,39 @@ func TestResize(t *testing.T) {
 		}
 	})
 }
+
+// An autoscaling pool on a Source, which hides its backlog, adds a worker
+// whenever one takes a task and none is left waiting on the source.
+func TestAutoscaleWithSource(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBroker()
+		for i := range 50 {
+			b.publish(fmt.Sprint(i), "x", 0)
+		}
+		p, err := New("jobs", func(_ context.Context, s string) (string, error) {
+			time.Sleep(time.Second)
+			return s, nil
+		}, quiet(WithSource[string](b), WithAutoscale(1, 8, time.Minute))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sv := serve(t, p)
+		time.Sleep(500 * time.Millisecond)
+		if st := p.Stats(); st.Workers != 8 || st.Busy != 8 {
+			t.Fatalf("with 50 tasks on the source: %+v; want 8 workers busy", st)
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if st := p.Stats(); st.Succeeded != 50 {
+			t.Fatalf("stats %+v", st)
+		}
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		if st := p.Stats(); st.Workers != 1 {
+			t.Fatalf("idle: %d workers, want 1", st.Workers)
+		}
+		if err := sv.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
