@@ -98,7 +98,7 @@ func safeMessage(err error) (msg string) {
 const maxChain = 1000
 
 // matches reports whether target is in err's tree, looking at it breadth
-// first, at most maxChain distinct errors, and treating a method that panics
+// first, at most maxChain errors, and treating a method that panics
 // as a leaf: a handler's error value is not trusted (as in package arbor).
 func matches(err, target error) bool {
 	if err == nil {
@@ -106,14 +106,22 @@ func matches(err, target error) bool {
 	}
 	seen := map[error]bool{}
 	queue := []error{err}
-	for len(queue) > 0 && len(seen) < maxChain {
+	for n := 0; len(queue) > 0 && n < maxChain; n++ {
 		e := queue[0]
 		queue = queue[1:]
-		if e == nil || !hashable(e) || seen[e] {
+		if e == nil {
 			continue
 		}
-		seen[e] = true
-		if e == target || safeIs(e, target) {
+		if hashable(e) { // an unhashable error is looked at, not remembered
+			if seen[e] {
+				continue
+			}
+			seen[e] = true
+			if e == target {
+				return true
+			}
+		}
+		if safeIs(e, target) {
 			return true
 		}
 		queue = append(queue, safeUnwrap(e)...)

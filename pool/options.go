@@ -70,9 +70,6 @@ func newConfig(opts []Option) config {
 		}
 		o.apply(&c)
 	}
-	if c.maxAbandoned < 0 {
-		c.maxAbandoned = c.max
-	}
 	if c.logger == nil && !c.quiet {
 		c.logger = slog.Default()
 	}
@@ -220,8 +217,8 @@ func WithMaxTasksPerWorker(n int) Option {
 // pool fails: when one more is abandoned, Serve shuts the pool down and
 // returns an error matching ErrTooManyAbandoned. n must not be negative
 // (0: the first abandonment fails the pool); the default is the pool's
-// maximum number of workers, so that abandoned goroutines never outnumber
-// the live ones.
+// maximum number of workers at the time (Resize changes it), so that
+// abandoned goroutines never outnumber the live ones.
 func WithMaxAbandoned(n int) Option {
 	return option(func(c *config) {
 		if n < 0 {
@@ -246,8 +243,9 @@ func WithSource[T any](src Source[T]) Option {
 }
 
 // WithDeadLetter calls fn with each task that is dead-lettered, before its
-// source is told; fn's task type must be the pool's. It runs on the worker
-// that ran the last attempt, so it should be quick.
+// source is told; fn's task type must be the pool's. The worker that ran
+// the last attempt waits for it, so it should be quick; a panic or
+// runtime.Goexit in it is contained.
 func WithDeadLetter[T any](fn func(task T, err *DeadLetterError)) Option {
 	return option(func(c *config) {
 		if fn == nil {
@@ -258,10 +256,10 @@ func WithDeadLetter[T any](fn func(task T, err *DeadLetterError)) Option {
 	})
 }
 
-// WithEventHandler calls h with every Event of the pool. h runs on the
-// goroutine where the event happened (a worker's, mostly), concurrently with
-// other calls, so it must be safe for concurrent use and quick; one that
-// panics is contained.
+// WithEventHandler calls h with every Event of the pool. The pool waits
+// for h, which runs on a goroutine of its own so that a panic or
+// runtime.Goexit is contained, concurrently with calls for other workers:
+// it must be safe for concurrent use, and quick.
 func WithEventHandler(h func(Event)) Option {
 	return option(func(c *config) {
 		if h == nil {

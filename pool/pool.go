@@ -122,6 +122,9 @@ func newPool[T, R any](name string, h Handler[T, R], setup Setup[T, R], opts []O
 // tree shows the workers below the pool.
 func (p *Pool[T, R]) Supervisor() *arbor.Supervisor { return p.sup }
 
+// errZero is returned by the methods of a Pool not made by New.
+var errZero = errInvalid("a zero Pool: make pools with New or NewWithSetup")
+
 // Submit queues task and returns its handle. While the queue is full it
 // waits for room, until ctx is done (it then returns ctx's error). A
 // handler of the pool that submits with its own context (or one derived
@@ -144,11 +147,14 @@ func (p *Pool[T, R]) TrySubmit(task T) (*Task[T, R], error) {
 }
 
 func (p *Pool[T, R]) submit(ctx context.Context, task T, wait bool) (*Task[T, R], error) {
+	if p.sup == nil {
+		return nil, errZero
+	}
 	q := p.q
 	if q == nil {
 		return nil, errInvalid("pool %q takes its tasks from a Source", p.name)
 	}
-	t := &Task[T, R]{rec: record[T, R]{q: q, task: task, done: make(chan struct{}), index: -1}}
+	t := &Task[T, R]{rec: record[T, R]{q: q, task: task}}
 	if !(wait && p.ownHandler(ctx)) {
 		if wait {
 			if err := q.room.Acquire(ctx, 1); err != nil {
@@ -183,6 +189,8 @@ func (p *Pool[T, R]) ownHandler(ctx context.Context) bool {
 // matching arbor.ErrInvalid and change nothing.
 func (p *Pool[T, R]) Resize(min, max int) error {
 	switch {
+	case p.sup == nil:
+		return errZero
 	case min < 1:
 		return errInvalid("minimum %d workers: need at least 1", min)
 	case max < min:
@@ -256,6 +264,12 @@ func (p *Pool[T, R]) ackCtx() context.Context {
 // matching arbor.ErrAlreadyServing if another Serve runs, and nil at once if
 // ctx is already done.
 func (p *Pool[T, R]) Serve(ctx context.Context) error {
+	if p.sup == nil {
+		return errZero
+	}
+	if ctx == nil {
+		return errInvalid("nil context")
+	}
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -360,7 +374,11 @@ func (p *Pool[T, R]) reconcile(ctx context.Context) error {
 	}
 	clear(p.slots[len(keep):])
 	p.slots = keep
-	tooMany := p.abandonedLive > p.cfg.maxAbandoned
+	bound := p.cfg.maxAbandoned
+	if bound < 0 {
+		bound = p.max
+	}
+	tooMany := p.abandonedLive > bound
 	p.mu.Unlock()
 	for _, s := range gone {
 		_ = p.sup.Remove(context.Background(), s.name) // it returned, or is returning
@@ -369,7 +387,7 @@ func (p *Pool[T, R]) reconcile(ctx context.Context) error {
 		p.reportAbandoned(fresh)
 	}
 	if tooMany {
-		return fmt.Errorf("%w: pool %q has more than %d", ErrTooManyAbandoned, p.name, p.cfg.maxAbandoned)
+		return fmt.Errorf("%w: pool %q has more than %d", ErrTooManyAbandoned, p.name, bound)
 	}
 	if ctx.Err() != nil {
 		return nil
@@ -464,10 +482,7 @@ func (p *Pool[T, R]) reportAbandoned(slots []*slot[T, R]) {
 	for _, s := range slots {
 		p.abandoned.Add(1)
 		stack := stacks[markID(&s.mark)]
-		attempt := 0
-		if l := s.heldLease(); l != nil {
-			attempt = l.Attempt()
-		}
+		attempt := s.attemptNo
 		p.event(Event{Kind: EventAbandoned, Pool: p.name, Worker: s.name, Task: s.task, Attempt: attempt, Err: ErrAbandoned, Stack: stack})
 		if p.cfg.logger != nil {
 			p.cfg.logger.Error("task attempt abandoned at its hard time limit", "pool", p.name, "worker", s.name,
@@ -531,9 +546,12 @@ func (p *Pool[T, R]) finish() {
 // settle decides what becomes of a task after an attempt returned (late,
 // if it was abandoned) with res and err.
 func (p *Pool[T, R]) settle(s *slot[T, R], l Lease[T], late bool, res R, err error) {
-	attempt := l.Attempt()
+	s.lmu.Lock() // the watchdog's Extend never overlaps the lease's other methods
+	defer s.lmu.Unlock()
+	s.leaseDone = true
+	attempt := s.attemptNo
 	m, mem := l.(*record[T, R])
-	if mem && m.ended.Load() {
+	if mem && m.claimed.Load() {
 		if p.cfg.logger != nil {
 			p.cfg.logger.Warn("late result of an abandoned attempt discarded: its task had ended", "pool", p.name,
 				"worker", s.name, "attempt", attempt, "error", err)
@@ -635,11 +653,17 @@ func (p *Pool[T, R]) event(e Event) {
 	}
 }
 
-// contain runs f, containing a panic: user code the pool calls must not
-// take a worker down with it.
+// contain runs f, user code, on a goroutine of its own and waits for it: a
+// panic or runtime.Goexit there must not take a worker (and the task it
+// settles), the manager or a timer's goroutine down with it.
 func contain(f func()) {
-	defer func() { _ = recover() }()
-	f()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { _ = recover() }()
+		f()
+	}()
+	<-done
 }
 
 // markID is the value a mark's address prints as in a traceback.

@@ -99,6 +99,30 @@ func (q *queue[T, R]) pop() *record[T, R] {
 // Lease waits for a task.
 func (q *queue[T, R]) Lease(ctx context.Context) (Lease[T], error) {
 	q.mu.Lock()
+	var w *waiter[T, R]
+	if k := len(q.free); k > 0 {
+		w = q.free[k-1]
+		q.free = q.free[:k-1]
+	} else {
+		w = &waiter[T, R]{ch: make(chan *record[T, R], 1)}
+	}
+	q.mu.Unlock()
+	r, err := q.lease(ctx, w)
+	q.mu.Lock()
+	q.free = append(q.free, w)
+	q.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// lease waits for a task as w: each worker of the pool has its own waiter.
+func (q *queue[T, R]) lease(ctx context.Context, w *waiter[T, R]) (*record[T, R], error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // a worker told to leave takes no task
+	}
+	q.mu.Lock()
 	if q.n > 0 {
 		r := q.pop()
 		q.mu.Unlock()
@@ -107,13 +131,6 @@ func (q *queue[T, R]) Lease(ctx context.Context) (Lease[T], error) {
 	if q.closed {
 		q.mu.Unlock()
 		return nil, errQueueClosed
-	}
-	var w *waiter[T, R]
-	if k := len(q.free); k > 0 {
-		w = q.free[k-1]
-		q.free = q.free[:k-1]
-	} else {
-		w = &waiter[T, R]{ch: make(chan *record[T, R], 1)}
 	}
 	q.idle = append(q.idle, w)
 	q.mu.Unlock()
@@ -124,16 +141,12 @@ func (q *queue[T, R]) Lease(ctx context.Context) (Lease[T], error) {
 		q.mu.Lock()
 		if i := indexOf(q.idle, w); i >= 0 {
 			q.idle = append(q.idle[:i], q.idle[i+1:]...)
-			q.free = append(q.free, w)
 			q.mu.Unlock()
 			return nil, ctx.Err()
 		}
 		q.mu.Unlock()
 		r = <-w.ch // it was handed something as ctx ended: take it
 	}
-	q.mu.Lock()
-	q.free = append(q.free, w)
-	q.mu.Unlock()
 	if r == nil {
 		return nil, errQueueClosed
 	}
@@ -175,9 +188,9 @@ func (q *queue[T, R]) retry(r *record[T, R], delay time.Duration) {
 		r.finish(zero, r.closedErr())
 		return
 	}
-	r.due = time.Now().Add(delay)
-	heap.Push(&q.delayed, r)
-	if q.delayed[0] == r {
+	due := time.Now().Add(delay)
+	heap.Push(&q.delayed, delayedTask[T, R]{r: r, due: due})
+	if q.delayed[0].r == r {
 		q.timer.Reset(delay)
 	}
 	q.mu.Unlock()
@@ -190,7 +203,7 @@ func (q *queue[T, R]) due() {
 	q.mu.Lock()
 	now := time.Now()
 	for len(q.delayed) > 0 && !q.delayed[0].due.After(now) {
-		ready = append(ready, heap.Pop(&q.delayed).(*record[T, R]))
+		ready = append(ready, heap.Pop(&q.delayed).(delayedTask[T, R]).r)
 	}
 	if len(q.delayed) > 0 {
 		q.timer.Reset(q.delayed[0].due.Sub(now))
@@ -214,7 +227,7 @@ func (q *queue[T, R]) close() {
 		held = append(held, q.pop())
 	}
 	for len(q.delayed) > 0 {
-		held = append(held, heap.Pop(&q.delayed).(*record[T, R]))
+		held = append(held, heap.Pop(&q.delayed).(delayedTask[T, R]).r)
 	}
 	q.timer.Stop()
 	idle := q.idle
@@ -261,25 +274,23 @@ func (q *queue[T, R]) backlog() int {
 	return q.n
 }
 
+// delayedTask is a retry waiting for its delay.
+type delayedTask[T, R any] struct {
+	r   *record[T, R]
+	due time.Time
+}
+
 // delayHeap orders delayed retries by due time.
-type delayHeap[T, R any] []*record[T, R]
+type delayHeap[T, R any] []delayedTask[T, R]
 
 func (h delayHeap[T, R]) Len() int           { return len(h) }
 func (h delayHeap[T, R]) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h delayHeap[T, R]) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *delayHeap[T, R]) Push(x any) {
-	r := x.(*record[T, R])
-	r.index = len(*h)
-	*h = append(*h, r)
-}
+func (h delayHeap[T, R]) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *delayHeap[T, R]) Push(x any)        { *h = append(*h, x.(delayedTask[T, R])) }
 func (h *delayHeap[T, R]) Pop() any {
 	old := *h
-	r := old[len(old)-1]
-	old[len(old)-1] = nil
+	d := old[len(old)-1]
+	old[len(old)-1] = delayedTask[T, R]{}
 	*h = old[:len(old)-1]
-	r.index = -1
-	return r
+	return d
 }

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -19,17 +20,27 @@ type Task[T, R any] struct {
 // ErrClosed if the pool shut down first. If ctx is done first it returns
 // ctx's cause.
 func (t *Task[T, R]) Wait(ctx context.Context) (R, error) {
-	select {
-	case <-t.rec.done:
-		return t.rec.res, t.rec.err
-	case <-ctx.Done():
-		var zero R
-		return zero, context.Cause(ctx)
+	r := &t.rec
+	if !r.ended.Load() {
+		select {
+		case <-r.doneChan():
+		case <-ctx.Done():
+			var zero R
+			return zero, context.Cause(ctx)
+		}
 	}
+	return r.res, r.err
 }
 
 // Done returns a channel closed when the task ended.
-func (t *Task[T, R]) Done() <-chan struct{} { return t.rec.done }
+func (t *Task[T, R]) Done() <-chan struct{} { return t.rec.doneChan() }
+
+// closed is the Done channel of tasks that ended before anyone asked.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // record is a task of the in-memory queue, and its Lease: it is in exactly
 // one place at a time (queued, delayed, or leased to one worker), so no two
@@ -41,20 +52,39 @@ type record[T, R any] struct {
 	err      error
 	errs     []error // every failed attempt's error
 	attempts int
-	admitted bool // holds a unit of the queue's capacity
-	ended    atomic.Bool
+	admitted bool        // holds a unit of the queue's capacity
+	claimed  atomic.Bool // finish was called: the task's end is decided
+	ended    atomic.Bool // res and err are final
+	mu       sync.Mutex  // guards done
 	done     chan struct{}
-	due      time.Time // a delayed retry's time
-	index    int       // in the queue's delay heap, or -1
+}
+
+// doneChan returns the channel closed when the task ended, made when
+// first needed: most tasks end before anyone waits, and cost no channel.
+func (r *record[T, R]) doneChan() chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done == nil {
+		if r.ended.Load() {
+			return closed
+		}
+		r.done = make(chan struct{})
+	}
+	return r.done
 }
 
 // finish ends the task once; later calls do nothing and return false.
 func (r *record[T, R]) finish(res R, err error) bool {
-	if !r.ended.CompareAndSwap(false, true) {
+	if !r.claimed.CompareAndSwap(false, true) {
 		return false
 	}
 	r.res, r.err = res, err
-	close(r.done)
+	r.ended.Store(true)
+	r.mu.Lock()
+	if r.done != nil {
+		close(r.done)
+	}
+	r.mu.Unlock()
 	return true
 }
 

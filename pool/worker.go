@@ -39,7 +39,8 @@ type slot[T, R any] struct {
 	p    *Pool[T, R]
 	name string
 	mark marker
-	run  func() // s.attempt, bound once
+	wait waiter[T, R] // its place in the in-memory queue while idle
+	run  func()       // s.attempt, bound once
 
 	retiring  atomic.Bool  // leave after the current attempt
 	recycle   atomic.Bool  // Recycle was called: leave after the current attempt
@@ -59,6 +60,10 @@ type slot[T, R any] struct {
 	lastBeat      atomic.Int64 // Unix nanoseconds
 	timer         *time.Timer  // the watchdog, when the pool has limits
 
+	lmu       sync.Mutex // held while the lease's methods run: one at a time
+	leaseDone bool       // the lease was settled: no more Extend
+	attemptNo int        // the running (or last) attempt's number
+
 	// The attempt, written and read by the slot's goroutine.
 	h     Handler[T, R]
 	actx  context.Context
@@ -72,6 +77,7 @@ type slot[T, R any] struct {
 
 func newSlot[T, R any](p *Pool[T, R], name string) *slot[T, R] {
 	s := &slot[T, R]{p: p, name: name}
+	s.wait.ch = make(chan *record[T, R], 1)
 	s.run = s.attempt
 	if p.cfg.watched() {
 		s.timer = time.AfterFunc(time.Hour, s.watch)
@@ -141,13 +147,25 @@ func (s *slot[T, R]) serve(ctx context.Context) error {
 		}
 		s.idleSince.Store(since)
 		p.idle.Add(1)
-		l, err := p.src.Lease(lctx)
+		var l Lease[T]
+		var err error
+		if p.q != nil {
+			var r *record[T, R]
+			if r, err = p.q.lease(lctx, &s.wait); err == nil {
+				l = r
+			}
+		} else {
+			l, err = p.src.Lease(lctx)
+		}
 		s.idleSince.Store(0)
 		if p.idle.Add(-1) == 0 && err == nil && p.q == nil && p.scales.Load() {
 			p.notify() // no worker waits on the source: demand for one more
 		}
+		if err == nil && l == nil {
+			err = errors.New("Lease returned neither a lease nor an error")
+		}
 		if err != nil {
-			if lctx.Err() != nil || errors.Is(err, errQueueClosed) {
+			if lctx.Err() != nil || err == errQueueClosed {
 				return nil
 			}
 			err = fmt.Errorf("pool %q: lease: %w", p.name, err)
@@ -168,7 +186,7 @@ func (s *slot[T, R]) serve(ctx context.Context) error {
 
 // leaving reports whether the slot should leave instead of leasing again.
 func (s *slot[T, R]) leaving() bool {
-	return s.retiring.Load() || s.recycle.Load() || s.abandoned.Load()
+	return s.retiring.Load() || s.recycle.Load() || s.abandoned.Load() || s.exited.Load()
 }
 
 // leave marks the slot as gone for good and tells the manager, which
@@ -181,13 +199,23 @@ func (s *slot[T, R]) leave() {
 // handle runs one delivery: an attempt, then its settlement.
 func (s *slot[T, R]) handle(ctx context.Context, l Lease[T]) {
 	p := s.p
+	s.lmu.Lock()
+	s.leaseDone = false
+	s.attemptNo = l.Attempt()
 	task, err := l.Task()
+	s.lmu.Unlock()
 	if err != nil {
-		p.deadLetter(s, l, task, l.Attempt(), []error{fmt.Errorf("pool %q: task cannot be read: %w", p.name, err)})
+		s.lmu.Lock()
+		s.leaseDone = true
+		p.deadLetter(s, l, task, s.attemptNo, []error{fmt.Errorf("pool %q: task cannot be read: %w", p.name, err)})
+		s.lmu.Unlock()
 		return
 	}
 	if p.stopping() { // leased as the pool began to shut down: not run
+		s.lmu.Lock()
+		s.leaseDone = true
 		p.notRun(l)
+		s.lmu.Unlock()
 		return
 	}
 	var zero R
@@ -201,13 +229,15 @@ func (s *slot[T, R]) handle(ctx context.Context, l Lease[T]) {
 	s.begin(l, cancel)
 	p.busy.Add(1)
 	if p.seen {
-		p.event(Event{Kind: EventStarted, Pool: p.name, Worker: s.name, Task: task, Attempt: l.Attempt()})
+		p.event(Event{Kind: EventStarted, Pool: p.name, Worker: s.name, Task: task, Attempt: s.attemptNo})
 	}
 	defer func() {
 		// Runs on a panic or runtime.Goexit too: the task is settled
 		// before the worker crashes.
 		late := s.end()
-		p.busy.Add(-1)
+		if !late {
+			p.busy.Add(-1) // an abandoned attempt left the count when abandoned
+		}
 		if s.ended {
 			p.settle(s, l, late, s.res, s.err)
 			return
@@ -343,6 +373,7 @@ func (s *slot[T, R]) watch() {
 	if cfg.hard > 0 && !s.abandoned.Load() && !now.Before(s.abandonAt()) {
 		s.abandoned.Store(true)
 		abandon = true
+		p.busy.Add(-1)
 		if s.attemptCancel != nil {
 			s.attemptCancel(ErrAbandoned) // no effect if it was cancelled before
 		}
@@ -351,15 +382,22 @@ func (s *slot[T, R]) watch() {
 	if cfg.extend > 0 && !now.Before(s.lastExtend.Add(cfg.extend)) {
 		extend, s.lastExtend = s.lease, now
 	}
+	cancelled := !s.cancelledAt.IsZero()
 	s.arm(now)
 	s.mu.Unlock()
+	if abandon || (cancelled && p.stopping()) {
+		p.notify() // the manager counts it, or the shutdown waits no more
+	}
 	if extend != nil {
-		if err := extend.Extend(p.ackCtx()); err != nil {
+		s.lmu.Lock()
+		var err error
+		if !s.leaseDone && s.lease == extend {
+			contain(func() { err = extend.Extend(p.ackCtx()) })
+		}
+		s.lmu.Unlock()
+		if err != nil {
 			p.sourceError(s, "extend", err)
 		}
-	}
-	if abandon {
-		p.notify()
 	}
 }
 
@@ -404,8 +442,14 @@ func (s *slot[T, R]) heldLease() Lease[T] {
 // beat records a heartbeat of the running attempt.
 func (s *slot[T, R]) beat() { s.lastBeat.Store(time.Now().UnixNano()) }
 
-// askRecycle makes the slot leave after its running attempt.
-func (s *slot[T, R]) askRecycle() { s.recycle.Store(true) }
+// askRecycle makes the slot leave after its running attempt, if any.
+func (s *slot[T, R]) askRecycle() {
+	s.mu.Lock()
+	if s.running {
+		s.recycle.Store(true)
+	}
+	s.mu.Unlock()
+}
 
 // retire makes the slot leave: at once if idle, else after its attempt.
 func (s *slot[T, R]) retire() {
