@@ -100,7 +100,9 @@
 //
 // A worker is one goroutine, which runs its attempts itself; a pool adds
 // one goroutine that manages its size, and its supervisor's. A task of the
-// in-memory queue costs two allocations from Submit to its result. An
-// attempt under a time limit or heartbeat adds a context and one re-armed
-// timer per worker: no goroutine watches it.
+// in-memory queue costs one allocation from Submit to its result, and a
+// channel if it is waited for before it ended. An attempt under a time
+// limit or heartbeat adds a context, and one timer per worker, re-armed:
+// no goroutine watches it. Event handlers, the dead-letter function and the
+// retry backoff run on a goroutine of their own per call.
 package pool
