@@ -201,13 +201,18 @@ type Nested interface {
 }
 
 // nestedOf returns the supervisor w, the worker of the child named name, is
-// or serves, or nil.
-func nestedOf(name string, w Worker) (*Supervisor, error) {
+// or serves, or nil. A Supervisor method that panics is bad input.
+func nestedOf(name string, w Worker) (sub *Supervisor, err error) {
 	switch w := w.(type) {
 	case *Supervisor:
 		return w, nil
 	case Nested:
-		sub := w.Supervisor()
+		defer func() {
+			if r := recover(); r != nil {
+				sub, err = nil, invalidf("child %q: Supervisor panicked: %v", name, r)
+			}
+		}()
+		sub = w.Supervisor()
 		if sub == nil {
 			return nil, invalidf("child %q: Supervisor returned nil", name)
 		}

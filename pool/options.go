@@ -188,7 +188,9 @@ func WithHeartbeat(timeout time.Duration) Option {
 // attempt (Lease.Extend) once per every, for a Source whose leases expire,
 // such as a JetStream consumer's AckWait: every must be positive and well
 // below the lease. Leases of abandoned attempts are extended too, until they
-// return, so that no other process starts the task meanwhile.
+// return, so that no other process starts the task meanwhile. A worker waits
+// for an Extend in flight before it settles the lease: the lease's methods
+// never run at once.
 func WithLeaseExtension(every time.Duration) Option {
 	return option(func(c *config) {
 		if every <= 0 {

@@ -199,7 +199,6 @@ func (p *Pool[T, R]) Resize(min, max int) error {
 	p.mu.Lock()
 	p.min, p.max = min, max
 	p.scales.Store(min < max)
-	p.mu.Unlock()
 	if p.q != nil {
 		p.q.mu.Lock()
 		if min < max {
@@ -209,6 +208,7 @@ func (p *Pool[T, R]) Resize(min, max int) error {
 		}
 		p.q.mu.Unlock()
 	}
+	p.mu.Unlock()
 	p.notify()
 	return nil
 }
@@ -530,17 +530,27 @@ func (p *Pool[T, R]) finish() {
 	p.mu.Lock()
 	slots := p.slots
 	p.slots = nil
-	p.abandonedLive = 0
 	p.serving = false
 	p.mu.Unlock()
 	var zero R
+	var adrift []*slot[T, R]
 	for _, s := range slots {
 		if m, ok := s.heldLease().(*record[T, R]); ok {
 			m.finish(zero, fmt.Errorf("%w: its attempt on %s was still running (%w)", ErrClosed, s.name, ErrAbandoned))
 		}
-		s.exited.Store(true)
+		if s.abandoned.Load() && !s.exited.Load() {
+			// Still counted against WithMaxAbandoned, across Serves,
+			// until it returns: a parent restarting the pool must not
+			// let abandoned goroutines pile up.
+			adrift = append(adrift, s)
+		} else {
+			s.exited.Store(true)
+		}
 		_ = p.sup.Remove(context.Background(), s.name)
 	}
+	p.mu.Lock()
+	p.slots = append(p.slots, adrift...)
+	p.mu.Unlock()
 }
 
 // settle decides what becomes of a task after an attempt returned (late,
@@ -582,7 +592,7 @@ func (p *Pool[T, R]) settle(s *slot[T, R], l Lease[T], late bool, res R, err err
 	switch {
 	case p.stopping():
 		p.notRun(l)
-	case attempt >= p.cfg.attempts || matches(err, arbor.ErrDoNotRestart):
+	case attempt >= p.cfg.attempts || s.noRetry || matches(err, arbor.ErrDoNotRestart):
 		errs := []error{err}
 		if mem {
 			errs = slices.Clone(m.errs)

@@ -38,7 +38,8 @@ type Lease[T any] interface {
 	// dead-letters the delivery at once, without an attempt.
 	Task() (T, error)
 	// Attempt is the delivery count: 1 at the first delivery, counted by
-	// the source across processes where it can.
+	// the source across processes where it can. A lease that reports less
+	// than 1 is reported as a source error, and its task gets no retry.
 	Attempt() int
 	// Ack says the task succeeded: the source forgets it.
 	Ack(ctx context.Context) error

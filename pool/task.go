@@ -22,6 +22,10 @@ type Task[T, R any] struct {
 func (t *Task[T, R]) Wait(ctx context.Context) (R, error) {
 	r := &t.rec
 	if !r.ended.Load() {
+		if ctx == nil {
+			var zero R
+			return zero, errInvalid("nil context")
+		}
 		select {
 		case <-r.doneChan():
 		case <-ctx.Done():

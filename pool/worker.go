@@ -60,9 +60,11 @@ type slot[T, R any] struct {
 	lastBeat      atomic.Int64 // Unix nanoseconds
 	timer         *time.Timer  // the watchdog, when the pool has limits
 
-	lmu       sync.Mutex // held while the lease's methods run: one at a time
-	leaseDone bool       // the lease was settled: no more Extend
-	attemptNo int        // the running (or last) attempt's number
+	token     *attemptToken // the running attempt's, under a watchdog
+	lmu       sync.Mutex    // held while the lease's methods run: one at a time
+	leaseDone bool          // the lease was settled: no more Extend
+	attemptNo int           // the running (or last) attempt's number
+	noRetry   bool          // its source gave no valid attempt number
 
 	// The attempt, written and read by the slot's goroutine.
 	h     Handler[T, R]
@@ -199,34 +201,30 @@ func (s *slot[T, R]) leave() {
 // handle runs one delivery: an attempt, then its settlement.
 func (s *slot[T, R]) handle(ctx context.Context, l Lease[T]) {
 	p := s.p
-	s.lmu.Lock()
-	s.leaseDone = false
-	s.attemptNo = l.Attempt()
-	task, err := l.Task()
-	s.lmu.Unlock()
+	task, err := s.open(l)
 	if err != nil {
-		s.lmu.Lock()
-		s.leaseDone = true
-		p.deadLetter(s, l, task, s.attemptNo, []error{fmt.Errorf("pool %q: task cannot be read: %w", p.name, err)})
-		s.lmu.Unlock()
+		s.withLease(func() {
+			p.deadLetter(s, l, task, s.attemptNo, []error{fmt.Errorf("pool %q: task cannot be read: %w", p.name, err)})
+		})
 		return
 	}
 	if p.stopping() { // leased as the pool began to shut down: not run
-		s.lmu.Lock()
-		s.leaseDone = true
-		p.notRun(l)
-		s.lmu.Unlock()
+		s.withLease(func() { p.notRun(l) })
 		return
 	}
 	var zero R
 	s.task, s.actx = task, ctx
 	s.res, s.err, s.ended = zero, nil, false
 	var cancel context.CancelCauseFunc
+	var tok *attemptToken
 	if p.cfg.watched() {
-		s.actx, cancel = context.WithCancelCause(ctx)
+		// The attempt's own context, which tells its heartbeats from those
+		// of other attempts' goroutines.
+		tok = &attemptToken{s: s}
+		s.actx, cancel = context.WithCancelCause(context.WithValue(ctx, attemptKey{}, tok))
 		defer cancel(nil)
 	}
-	s.begin(l, cancel)
+	s.begin(cancel, tok)
 	p.busy.Add(1)
 	if p.seen {
 		p.event(Event{Kind: EventStarted, Pool: p.name, Worker: s.name, Task: task, Attempt: s.attemptNo})
@@ -259,12 +257,12 @@ func (s *slot[T, R]) attempt() {
 	s.ended = true
 }
 
-// begin records the start of an attempt of l, whose context cancel cancels
-// (nil when the pool watches no limit), and arms the watchdog.
-func (s *slot[T, R]) begin(l Lease[T], cancel context.CancelCauseFunc) {
+// begin records the start of an attempt, whose context cancel cancels (nil
+// when the pool watches no limit) and carries tok, and arms the watchdog.
+func (s *slot[T, R]) begin(cancel context.CancelCauseFunc, tok *attemptToken) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.running, s.lease, s.attemptCancel = true, l, cancel
+	s.running, s.attemptCancel, s.token = true, cancel, tok
 	s.cancelledAt = time.Time{}
 	if cancel == nil {
 		return
@@ -278,7 +276,7 @@ func (s *slot[T, R]) begin(l Lease[T], cancel context.CancelCauseFunc) {
 // end stops watching the attempt and reports whether it was abandoned.
 func (s *slot[T, R]) end() (late bool) {
 	s.mu.Lock()
-	s.running, s.attemptCancel = false, nil
+	s.running, s.attemptCancel, s.token = false, nil, nil
 	late = s.abandoned.Load()
 	s.mu.Unlock()
 	if s.timer != nil {
@@ -439,16 +437,58 @@ func (s *slot[T, R]) heldLease() Lease[T] {
 	return s.lease
 }
 
-// beat records a heartbeat of the running attempt.
-func (s *slot[T, R]) beat() { s.lastBeat.Store(time.Now().UnixNano()) }
+// attemptKey is the context key of an attempt's token.
+type attemptKey struct{}
 
-// askRecycle makes the slot leave after its running attempt, if any.
-func (s *slot[T, R]) askRecycle() {
+// An attemptToken identifies one attempt run under a watchdog.
+type attemptToken struct {
+	s interface{ beat(*attemptToken) }
+}
+
+// beat records a heartbeat of the attempt tok, if it still runs.
+func (s *slot[T, R]) beat(tok *attemptToken) {
 	s.mu.Lock()
-	if s.running {
+	if s.running && s.token == tok {
+		s.lastBeat.Store(time.Now().UnixNano())
+	}
+	s.mu.Unlock()
+}
+
+// askRecycle makes the slot leave after its running attempt: the attempt
+// tok, or, without a watchdog (tok nil), whichever runs.
+func (s *slot[T, R]) askRecycle(tok *attemptToken) {
+	s.mu.Lock()
+	if s.running && (tok == nil || s.token == tok) {
 		s.recycle.Store(true)
 	}
 	s.mu.Unlock()
+}
+
+// open reads a new lease's attempt number and task.
+func (s *slot[T, R]) open(l Lease[T]) (task T, err error) {
+	s.lmu.Lock()
+	defer s.lmu.Unlock() // the lease's methods are the user's code: they may panic
+	s.mu.Lock()
+	s.lease = l
+	s.mu.Unlock()
+	s.leaseDone = false
+	s.attemptNo = l.Attempt()
+	if s.attemptNo < 1 {
+		s.p.sourceError(s, "attempt", fmt.Errorf("Lease.Attempt returned %d: the task gets no retry", s.attemptNo))
+		s.attemptNo = max(s.attemptNo, 1)
+		s.noRetry = true
+	} else {
+		s.noRetry = false
+	}
+	return l.Task()
+}
+
+// withLease runs f, which settles the lease, holding lmu.
+func (s *slot[T, R]) withLease(f func()) {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	s.leaseDone = true
+	f()
 }
 
 // retire makes the slot leave: at once if idle, else after its attempt.
