@@ -688,7 +688,7 @@ func (panicIs) Is(error) bool          { panic("Is panics") }
 func (panicIs) Unwrap() error          { panic("Unwrap panics") }
 func (panicIs) Format(fmt.State, rune) { panic("Format panics") }
 
-type selfCycle struct{ n int }
+type selfCycle struct{}
 
 func (e selfCycle) Error() string { return "self cycle" }
 func (e selfCycle) Unwrap() error { return e }

@@ -143,7 +143,7 @@ func (p *Pool[T, R]) Submit(ctx context.Context, task T) (*Task[T, R], error) {
 // TrySubmit queues task if there is room, and returns an error matching
 // ErrFull at once if there is not.
 func (p *Pool[T, R]) TrySubmit(task T) (*Task[T, R], error) {
-	return p.submit(nil, task, false)
+	return p.submit(context.Background(), task, false)
 }
 
 func (p *Pool[T, R]) submit(ctx context.Context, task T, wait bool) (*Task[T, R], error) {

@@ -45,12 +45,6 @@ func newQueue[T, R any](capacity int, wake func()) *queue[T, R] {
 	return q
 }
 
-// submit queues a new task. admitted says whether it holds a unit of
-// capacity. It returns false if the queue is closed.
-func (q *queue[T, R]) submit(r *record[T, R]) bool {
-	return q.put(r)
-}
-
 // put hands r to an idle worker or queues it; false if the queue is closed.
 func (q *queue[T, R]) put(r *record[T, R]) bool {
 	q.mu.Lock()

@@ -1,0 +1,176 @@
+package jetstream
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/arborgo/arbor/pool"
+)
+
+// The bodies of JetStream's acknowledgements, sent to a message's reply
+// subject.
+var (
+	ackAck      = []byte("+ACK")
+	ackNak      = []byte("-NAK")
+	ackProgress = []byte("+WPI")
+)
+
+// A lease is one delivery of a message, as pool.Lease.
+type lease[T any] struct {
+	s    *Source[T]
+	msg  *nats.Msg
+	meta *nats.MsgMetadata
+	task T
+	err  error
+}
+
+// lease makes the lease of a delivered message and decodes its task.
+func (s *Source[T]) lease(m *nats.Msg, meta *nats.MsgMetadata) *lease[T] {
+	l := &lease[T]{s: s, msg: m, meta: meta}
+	if s.attempts > 0 && meta.NumDelivered > uint64(s.attempts) {
+		l.err = fmt.Errorf("%w: %s is delivery %d, and tasks have %d attempts: an earlier attempt never settled (its process died?)",
+			ErrTooManyDeliveries, l, meta.NumDelivered, s.attempts)
+		return l
+	}
+	l.task, l.err = s.decode(m.Data)
+	return l
+}
+
+// decode decodes a task with the codec, a panic of which is an error.
+func (s *Source[T]) decode(data []byte) (task T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("arbor: jetstream: codec %T panicked: %v", s.codec, r)
+		}
+	}()
+	task, err = s.codec.Decode(data)
+	if err != nil {
+		err = fmt.Errorf("arbor: jetstream: decode: %w", err)
+	}
+	return task, err
+}
+
+// String names the message: its stream and stream sequence.
+func (l *lease[T]) String() string {
+	return fmt.Sprintf("message %s#%d", l.meta.Stream, l.meta.Sequence.Stream)
+}
+
+// Task returns the decoded task, or why it could not be.
+func (l *lease[T]) Task() (T, error) { return l.task, l.err }
+
+// Attempt is the message's delivery count (NumDelivered).
+func (l *lease[T]) Attempt() int { return int(l.meta.NumDelivered) }
+
+// Ack acknowledges the message and waits for the server to confirm it.
+func (l *lease[T]) Ack(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
+	defer cancel()
+	if _, err := l.s.nc.RequestWithContext(ctx, l.msg.Reply, ackAck); err != nil {
+		return fmt.Errorf("arbor: jetstream: ack %s: %w", l, err)
+	}
+	return nil
+}
+
+// Nack asks for the message again after delay (NakWithDelay).
+func (l *lease[T]) Nack(_ context.Context, delay time.Duration) error {
+	body := ackNak
+	if delay > 0 {
+		body = fmt.Appendf(nil, `-NAK {"delay": %d}`, delay.Nanoseconds())
+	}
+	if err := l.s.nc.Publish(l.msg.Reply, body); err != nil {
+		return fmt.Errorf("arbor: jetstream: nak %s: %w", l, err)
+	}
+	return nil
+}
+
+// Extend tells the server the attempt still runs (InProgress), which
+// restarts the message's AckWait.
+func (l *lease[T]) Extend(context.Context) error {
+	if err := l.s.nc.Publish(l.msg.Reply, ackProgress); err != nil {
+		return fmt.Errorf("arbor: jetstream: in progress %s: %w", l, err)
+	}
+	return nil
+}
+
+// A DeadLetter is what a Source publishes to its dead-letter subject (see
+// WithDeadLetterSubject), as JSON, for a task that failed for good.
+type DeadLetter struct {
+	// Stream and Consumer name where the message came from; Subject is
+	// the subject it was published to.
+	Stream   string `json:"stream"`
+	Consumer string `json:"consumer"`
+	Subject  string `json:"subject"`
+	// Sequence is the message's sequence number in its stream.
+	Sequence uint64 `json:"sequence"`
+	// Deliveries is how many times it was delivered: the last attempt's
+	// number.
+	Deliveries int `json:"deliveries"`
+	// Errors holds the errors of the attempts that the process that
+	// dead-lettered it saw, oldest first, the last being the failure that
+	// ended it (a pool that takes its tasks from a source passes only the
+	// last: see pool.DeadLetterError).
+	Errors []string `json:"errors"`
+	// Data is the message's body: the encoded task (base64 in JSON).
+	Data []byte `json:"data"`
+	// Time is when it was dead-lettered.
+	Time time.Time `json:"time"`
+}
+
+// DeadLetter publishes the task to the dead-letter subject, if the source
+// has one, and waits for the stream that keeps it to confirm; then it
+// terminates the message (TermWithReason) and waits for the server to
+// confirm that. If the publish fails the message is not terminated: it is
+// delivered again after AckWait, and dead-lettered again then (the
+// publish carries a message ID, so that a stream's duplicate window drops
+// a second copy).
+func (l *lease[T]) DeadLetter(ctx context.Context, dl *pool.DeadLetterError) error {
+	s := l.s
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var errs []string
+	attempt := l.Attempt()
+	if dl != nil {
+		for _, err := range dl.Attempts {
+			if err != nil {
+				errs = append(errs, safeMessage(err))
+			}
+		}
+		if dl.Attempt > 0 {
+			attempt = dl.Attempt
+		}
+	}
+	if s.dead != "" {
+		body, err := json.Marshal(DeadLetter{Stream: l.meta.Stream, Consumer: l.meta.Consumer, Subject: l.msg.Subject,
+			Sequence: l.meta.Sequence.Stream, Deliveries: attempt, Errors: errs, Data: l.msg.Data, Time: time.Now()})
+		if err != nil {
+			return fmt.Errorf("arbor: jetstream: dead letter of %s: %w", l, err)
+		}
+		id := fmt.Sprintf("arbor-dead-letter.%s.%d", l.meta.Stream, l.meta.Sequence.Stream)
+		if _, err := s.js.Publish(ctx, s.dead, body, jetstream.WithMsgID(id)); err != nil {
+			return fmt.Errorf("arbor: jetstream: dead letter of %s to %q: %w", l, s.dead, err)
+		}
+	}
+	reason := fmt.Sprintf("arbor: dead-lettered after %d attempts", attempt)
+	if len(errs) > 0 {
+		reason += ": " + errs[len(errs)-1]
+	}
+	if _, err := s.nc.RequestWithContext(ctx, l.msg.Reply, []byte("+TERM "+oneLine(reason, 256))); err != nil {
+		return fmt.Errorf("arbor: jetstream: terminate %s: %w", l, err)
+	}
+	return nil
+}
+
+// oneLine returns s on one line, cut to at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}
