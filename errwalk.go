@@ -1,9 +1,6 @@
 package arbor
 
-import (
-	"fmt"
-	"reflect"
-)
+import "github.com/arborgo/arbor/internal/errwalk"
 
 // A worker's error value is user code: its Error, Is, As and Unwrap methods
 // may panic, block or return cycles. The supervisor never calls them on its
@@ -12,7 +9,7 @@ import (
 // cycle, and gives up after maxErrChain errors.
 
 // maxErrChain bounds a walk through an error's chain or tree.
-const maxErrChain = 1000
+const maxErrChain = errwalk.Max
 
 // errClass is what a worker's error matches, as the supervisor needs it.
 type errClass struct {
@@ -35,110 +32,9 @@ func classify(err error) (c errClass) {
 	return c
 }
 
-// A walk through an untrusted error's tree visits it breadth first, so that
-// a long chain or a cycle in one branch does not hide another; a method that
-// panics counts as no match (or as wrapping nothing) for that error only.
+// The walks themselves are package errwalk's, shared with package pool.
 
-// matches reports whether e itself is target or says it is, as errors.Is
-// asks each error of a tree.
-func matches(e, target error) bool {
-	if reflect.TypeOf(e).Comparable() && e == target {
-		return true
-	}
-	x, ok := e.(interface{ Is(error) bool })
-	return ok && x.Is(target)
-}
-
-// findErr returns the first error in err's tree of type E, as errors.As
-// does, for untrusted errors.
-func findErr[E error](err error) (found E, ok bool) {
-	ok = walkErr(err, func(e error) bool {
-		found, ok = e.(E)
-		return ok
-	})
-	return found, ok
-}
-
-// walkErr visits err and what it wraps, breadth first, until visit returns
-// true or maxErrChain errors were visited; it queues at most maxErrChain
-// errors. Errors already visited (by identity, where comparable) are not
-// visited again and do not count.
-func walkErr(err error, visit func(error) bool) bool {
-	var buf [4]error
-	queue := append(buf[:0], err)
-	visited := 0
-	for i := 0; i < len(queue) && visited < maxErrChain; i++ {
-		e := queue[i]
-		if e == nil || seenBefore(queue[:i], e) {
-			continue
-		}
-		visited++
-		if safeVisit(visit, e) {
-			return true
-		}
-		for _, u := range safeUnwrap(e) {
-			if len(queue) >= maxErrChain { // the walk ends before it reaches more
-				break
-			}
-			if u != nil && !seenBefore(queue, u) {
-				queue = append(queue, u)
-			}
-		}
-	}
-	return false
-}
-
-// seenBefore reports whether e is one of the errors before it, by identity
-// where its type is comparable. A comparison that panics counts as unseen.
-func seenBefore(before []error, e error) (seen bool) {
-	defer func() {
-		if recover() != nil {
-			seen = false
-		}
-	}()
-	if !reflect.TypeOf(e).Comparable() {
-		return false
-	}
-	for _, x := range before {
-		if x == e {
-			return true
-		}
-	}
-	return false
-}
-
-// safeVisit calls visit(e), taking a panic for false.
-func safeVisit(visit func(error) bool, e error) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	return visit(e)
-}
-
-// safeUnwrap returns what e wraps, nothing if its Unwrap panics.
-func safeUnwrap(e error) (out []error) {
-	defer func() {
-		if recover() != nil {
-			out = nil
-		}
-	}()
-	switch x := e.(type) {
-	case interface{ Unwrap() error }:
-		return []error{x.Unwrap()}
-	case interface{ Unwrap() []error }:
-		return x.Unwrap()
-	}
-	return nil
-}
-
-// safeMessage returns err.Error(), or a note saying it panicked.
-func safeMessage(err error) (msg string) {
-	defer func() {
-		if v := recover(); v != nil {
-			msg = fmt.Sprintf("%T (Error panicked: %v)", err, v)
-		}
-	}()
-	return err.Error()
-}
+func matches(e, target error) bool                   { return errwalk.Matches(e, target) }
+func findErr[E error](err error) (E, bool)           { return errwalk.Find[E](err) }
+func walkErr(err error, visit func(error) bool) bool { return errwalk.Walk(err, visit) }
+func safeMessage(err error) string                   { return errwalk.Message(err) }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/arborgo/arbor/internal/errwalk"
 )
 
 // Sentinel errors. Match them with errors.Is; the errors the package returns
@@ -84,85 +86,9 @@ func (e *DeadLetterError) last() error {
 	return e.Attempts[len(e.Attempts)-1]
 }
 
-// safeMessage returns err.Error(), or a placeholder if that panics.
-func safeMessage(err error) (msg string) {
-	defer func() {
-		if recover() != nil {
-			msg = fmt.Sprintf("(%T whose Error method panicked)", err)
-		}
-	}()
-	return err.Error()
-}
+// safeMessage returns err.Error(), or a note saying it panicked.
+func safeMessage(err error) string { return errwalk.Message(err) }
 
-// maxChain bounds the errors looked at in one error's tree.
-const maxChain = 1000
-
-// matches reports whether target is in err's tree, looking at it breadth
-// first, at most maxChain errors, and treating a method that panics
-// as a leaf: a handler's error value is not trusted (as in package arbor).
-func matches(err, target error) bool {
-	if err == nil {
-		return false
-	}
-	seen := map[error]bool{}
-	queue := []error{err}
-	for n := 0; len(queue) > 0 && n < maxChain; n++ {
-		e := queue[0]
-		queue = queue[1:]
-		if e == nil {
-			continue
-		}
-		if hashable(e) { // an unhashable error is looked at, not remembered
-			if seen[e] {
-				continue
-			}
-			seen[e] = true
-			if e == target {
-				return true
-			}
-		}
-		if safeIs(e, target) {
-			return true
-		}
-		queue = append(queue, safeUnwrap(e)...)
-	}
-	return false
-}
-
-func hashable(e error) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	m := map[error]bool{}
-	m[e] = true
-	return true
-}
-
-func safeIs(e, target error) (is bool) {
-	defer func() {
-		if recover() != nil {
-			is = false
-		}
-	}()
-	x, ok := e.(interface{ Is(error) bool })
-	return ok && x.Is(target)
-}
-
-func safeUnwrap(e error) (next []error) {
-	defer func() {
-		if recover() != nil {
-			next = nil
-		}
-	}()
-	switch x := e.(type) {
-	case interface{ Unwrap() error }:
-		if n := x.Unwrap(); n != nil {
-			return []error{n}
-		}
-	case interface{ Unwrap() []error }:
-		return x.Unwrap()
-	}
-	return nil
-}
+// matches reports whether target is in err's tree, as errors.Is does, for
+// a handler's untrusted error (see internal/errwalk).
+func matches(err, target error) bool { return errwalk.Is(err, target) }
