@@ -246,8 +246,10 @@ func WithSource[T any](src Source[T]) Option {
 
 // WithDeadLetter calls fn with each task that is dead-lettered, before its
 // source is told; fn's task type must be the pool's. The worker that ran
-// the last attempt waits for it, so it should be quick; a panic or
-// runtime.Goexit in it is contained.
+// the last attempt waits for it, so it should be quick, and must not wait
+// for the pool: a Submit that waits for room can wait for that very worker
+// (use TrySubmit, or a Submit with a deadline). A panic or runtime.Goexit in
+// it is contained.
 func WithDeadLetter[T any](fn func(task T, err *DeadLetterError)) Option {
 	return option(func(c *config) {
 		if fn == nil {
@@ -261,7 +263,8 @@ func WithDeadLetter[T any](fn func(task T, err *DeadLetterError)) Option {
 // WithEventHandler calls h with every Event of the pool. The pool waits
 // for h, which runs on a goroutine of its own so that a panic or
 // runtime.Goexit is contained, concurrently with calls for other workers:
-// it must be safe for concurrent use, and quick.
+// it must be safe for concurrent use, quick, and must not wait for the pool
+// (see WithDeadLetter).
 func WithEventHandler(h func(Event)) Option {
 	return option(func(c *config) {
 		if h == nil {

@@ -51,12 +51,11 @@ type Pool[T, R any] struct {
 	base atomic.Value // context.Context: the last Serve's values without its cancellation
 	seen bool         // the pool has event handlers
 
-	mu            sync.Mutex
-	serving       bool
-	min, max      int
-	slots         []*slot[T, R] // written by the manager
-	nextID        int
-	abandonedLive int
+	mu       sync.Mutex
+	serving  bool
+	min, max int
+	slots    []*slot[T, R] // written by the manager
+	nextID   int
 }
 
 // New returns a pool that runs each task with h, named name in its tree.
@@ -232,7 +231,11 @@ func (p *Pool[T, R]) Stats() Stats {
 			st.Workers++
 		}
 	}
-	st.AbandonedRunning = p.abandonedLive
+	for _, s := range p.slots {
+		if s.abandoned.Load() && !s.exited.Load() {
+			st.AbandonedRunning++
+		}
+	}
 	p.mu.Unlock()
 	return st
 }
@@ -353,40 +356,7 @@ func (p *Pool[T, R]) manage(ctx, gctx context.Context) error {
 // reconcile deletes the workers that left, counts abandoned attempts, and
 // adds or retires workers to match the pool's size.
 func (p *Pool[T, R]) reconcile(ctx context.Context) error {
-	var gone, fresh []*slot[T, R]
-	p.mu.Lock()
-	keep := p.slots[:0]
-	for _, s := range p.slots {
-		switch {
-		case s.exited.Load():
-			gone = append(gone, s)
-			if s.counted {
-				p.abandonedLive--
-			}
-		default:
-			keep = append(keep, s)
-			if s.abandoned.Load() && !s.counted {
-				s.counted = true
-				p.abandonedLive++
-				fresh = append(fresh, s)
-			}
-		}
-	}
-	clear(p.slots[len(keep):])
-	p.slots = keep
-	bound := p.cfg.maxAbandoned
-	if bound < 0 {
-		bound = p.max
-	}
-	tooMany := p.abandonedLive > bound
-	p.mu.Unlock()
-	for _, s := range gone {
-		_ = p.sup.Remove(context.Background(), s.name) // it returned, or is returning
-	}
-	if len(fresh) > 0 {
-		p.reportAbandoned(fresh)
-	}
-	if tooMany {
+	if n, bound := p.account(); n > bound {
 		return fmt.Errorf("%w: pool %q has more than %d", ErrTooManyAbandoned, p.name, bound)
 	}
 	if ctx.Err() != nil {
@@ -426,6 +396,43 @@ func (p *Pool[T, R]) reconcile(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// account deletes the workers that left and reports newly abandoned
+// attempts; it returns how many abandoned attempts still run, and how many
+// may. The manager calls it, and the shutdown, until Serve returns.
+func (p *Pool[T, R]) account() (abandoned, bound int) {
+	var gone, fresh []*slot[T, R]
+	p.mu.Lock()
+	keep := p.slots[:0]
+	for _, s := range p.slots {
+		if s.exited.Load() {
+			gone = append(gone, s)
+			continue
+		}
+		keep = append(keep, s)
+		if s.abandoned.Load() {
+			abandoned++
+			if !s.reported {
+				s.reported = true
+				fresh = append(fresh, s)
+			}
+		}
+	}
+	clear(p.slots[len(keep):])
+	p.slots = keep
+	bound = p.cfg.maxAbandoned
+	if bound < 0 {
+		bound = p.max
+	}
+	p.mu.Unlock()
+	for _, s := range gone {
+		_ = p.sup.Remove(context.Background(), s.name) // it returned, or is returning
+	}
+	if len(fresh) > 0 {
+		p.reportAbandoned(fresh)
+	}
+	return abandoned, bound
 }
 
 func clamp(n, lo, hi int) int {
@@ -505,6 +512,7 @@ func (p *Pool[T, R]) shutdown(gctx context.Context) {
 		s.shut()
 	}
 	for {
+		p.account() // attempts abandoned meanwhile are reported
 		waiting := false
 		for _, s := range slots {
 			if s.draining() {
@@ -527,6 +535,7 @@ func (p *Pool[T, R]) shutdown(gctx context.Context) {
 // tasks of the in-memory queue held by attempts still running end with
 // ErrClosed, and the workers are deleted, for a later Serve to start anew.
 func (p *Pool[T, R]) finish() {
+	p.account() // abandoned during the supervisor's shutdown: reported too
 	p.mu.Lock()
 	slots := p.slots
 	p.slots = nil
@@ -562,15 +571,13 @@ func (p *Pool[T, R]) settle(s *slot[T, R], l Lease[T], late bool, res R, err err
 	attempt := s.attemptNo
 	m, mem := l.(*record[T, R])
 	if mem && m.claimed.Load() {
-		if p.cfg.logger != nil {
-			p.cfg.logger.Warn("late result of an abandoned attempt discarded: its task had ended", "pool", p.name,
-				"worker", s.name, "attempt", attempt, "error", err)
-		}
+		p.discarded(s, attempt, err)
 		return
 	}
 	if err == nil {
-		if mem {
-			m.res = res
+		if mem && !m.finish(res, nil) { // claimed under the CAS: the pool's end may race a late return
+			p.discarded(s, attempt, nil)
+			return
 		}
 		p.succeeded.Add(1) // counted before Wait can return
 		if p.seen {
@@ -605,6 +612,15 @@ func (p *Pool[T, R]) settle(s *slot[T, R], l Lease[T], late bool, res R, err err
 		if nerr := l.Nack(p.ackCtx(), delay); nerr != nil {
 			p.sourceError(s, "nack", nerr)
 		}
+	}
+}
+
+// discarded logs the late result of an abandoned attempt whose task had
+// ended (the pool stopped meanwhile).
+func (p *Pool[T, R]) discarded(s *slot[T, R], attempt int, err error) {
+	if p.cfg.logger != nil {
+		p.cfg.logger.Warn("late result of an abandoned attempt discarded: its task had ended", "pool", p.name,
+			"worker", s.name, "attempt", attempt, "error", err)
 	}
 }
 

@@ -117,8 +117,12 @@ func (q *queue[T, R]) lease(ctx context.Context, w *waiter[T, R]) (*record[T, R]
 		return nil, err // a worker told to leave takes no task
 	}
 	q.mu.Lock()
-	if q.n > 0 {
+	for q.n > 0 {
 		r := q.pop()
+		if r.claimed.Load() {
+			q.unadmit(r)
+			continue // ended while it waited (its pool stopped): nothing to run
+		}
 		q.mu.Unlock()
 		return q.leased(r), nil
 	}
@@ -144,6 +148,9 @@ func (q *queue[T, R]) lease(ctx context.Context, w *waiter[T, R]) (*record[T, R]
 	if r == nil {
 		return nil, errQueueClosed
 	}
+	if r.claimed.Load() {
+		return q.lease(ctx, w) // ended while it was handed over: wait for another
+	}
 	return q.leased(r), nil
 }
 
@@ -159,11 +166,16 @@ func indexOf[W comparable](ws []W, w W) int {
 // leased counts r's new attempt and gives back its unit of capacity.
 func (q *queue[T, R]) leased(r *record[T, R]) *record[T, R] {
 	r.attempts++
+	q.unadmit(r)
+	return r
+}
+
+// unadmit gives back r's unit of capacity, if it holds one.
+func (q *queue[T, R]) unadmit(r *record[T, R]) {
 	if r.admitted {
 		r.admitted = false
 		q.room.Release(1)
 	}
-	return r
 }
 
 // retry queues r again after delay, or ends it if the queue is closed.

@@ -53,7 +53,8 @@ type slot[T, R any] struct {
 	cancel        context.CancelCauseFunc // cancels the slot's context (and so the attempt's)
 	attemptCancel context.CancelCauseFunc // cancels the attempt's context, when watched
 	stopLease     context.CancelFunc
-	counted       bool // the manager counted its abandonment
+	reported      bool // its abandonment was reported; guarded by the pool's mu
+	extending     bool // an Extend is in flight
 	start         time.Time
 	cancelledAt   time.Time
 	lastExtend    time.Time
@@ -148,21 +149,8 @@ func (s *slot[T, R]) serve(ctx context.Context) error {
 			since = time.Now().UnixNano()
 		}
 		s.idleSince.Store(since)
-		p.idle.Add(1)
-		var l Lease[T]
-		var err error
-		if p.q != nil {
-			var r *record[T, R]
-			if r, err = p.q.lease(lctx, &s.wait); err == nil {
-				l = r
-			}
-		} else {
-			l, err = p.src.Lease(lctx)
-		}
+		l, err := s.next(lctx)
 		s.idleSince.Store(0)
-		if p.idle.Add(-1) == 0 && err == nil && p.q == nil && p.scales.Load() {
-			p.notify() // no worker waits on the source: demand for one more
-		}
 		if err == nil && l == nil {
 			err = errors.New("Lease returned neither a lease nor an error")
 		}
@@ -184,6 +172,33 @@ func (s *slot[T, R]) serve(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// next leases a task, counted as idle meanwhile.
+func (s *slot[T, R]) next(ctx context.Context) (Lease[T], error) {
+	p := s.p
+	p.idle.Add(1)
+	idle := true
+	defer func() { // also when Lease panics
+		if idle {
+			p.idle.Add(-1)
+		}
+	}()
+	var l Lease[T]
+	var err error
+	if p.q != nil {
+		var r *record[T, R]
+		if r, err = p.q.lease(ctx, &s.wait); err == nil {
+			l = r
+		}
+	} else {
+		l, err = p.src.Lease(ctx)
+	}
+	idle = false
+	if p.idle.Add(-1) == 0 && err == nil && p.q == nil && p.scales.Load() {
+		p.notify() // no worker waits on the source: demand for one more
+	}
+	return l, err
 }
 
 // leaving reports whether the slot should leave instead of leasing again.
@@ -377,8 +392,8 @@ func (s *slot[T, R]) watch() {
 		}
 	}
 	var extend Lease[T]
-	if cfg.extend > 0 && !now.Before(s.lastExtend.Add(cfg.extend)) {
-		extend, s.lastExtend = s.lease, now
+	if cfg.extend > 0 && !s.extending && !now.Before(s.lastExtend.Add(cfg.extend)) {
+		extend, s.lastExtend, s.extending = s.lease, now, true // one Extend in flight at a time
 	}
 	cancelled := !s.cancelledAt.IsZero()
 	s.arm(now)
@@ -393,6 +408,9 @@ func (s *slot[T, R]) watch() {
 			contain(func() { err = extend.Extend(p.ackCtx()) })
 		}
 		s.lmu.Unlock()
+		s.mu.Lock()
+		s.extending = false
+		s.mu.Unlock()
 		if err != nil {
 			p.sourceError(s, "extend", err)
 		}
