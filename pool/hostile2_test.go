@@ -287,8 +287,7 @@ func TestHostileCallbacksReenterPool(t *testing.T) {
 	b := newBroker()
 	src := &reentrantSource{b: b}
 	var other atomic.Pointer[Task[int, int]]
-	var mem *Pool[int, int]
-	mem = mustNew(t, func(_ context.Context, n int) (int, error) { return n, nil }, WithWorkers(1))
+	mem := mustNew(t, func(_ context.Context, n int) (int, error) { return n, nil }, WithWorkers(1))
 	pokeMem := func() {
 		_ = mem.Stats()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
@@ -526,6 +525,7 @@ func TestHostileRealTimeStress(t *testing.T) {
 			t.Errorf("task %d never ended", id)
 			continue
 		}
+		//lint:ignore SA1012 Wait(nil) after the end is part of the attack
 		r2, err2 := tr.tk.Wait(nil)
 		if r1 != r2 || err1 != err2 {
 			t.Errorf("task %d: two outcomes: (%v, %v) then (%v, %v)", id, r1, err1, r2, err2)

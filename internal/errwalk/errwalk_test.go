@@ -11,7 +11,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var target = errors.New("target")
+var errTarget = errors.New("target")
 
 type cycle struct{}
 
@@ -49,17 +49,17 @@ func TestIs(t *testing.T) {
 		want bool
 	}{
 		{"nil", nil, false},
-		{"itself", target, true},
-		{"wrapped", fmt.Errorf("a: %w", target), true},
-		{"joined after a cycle", errors.Join(cycle{}, target), true},
+		{"itself", errTarget, true},
+		{"wrapped", fmt.Errorf("a: %w", errTarget), true},
+		{"joined after a cycle", errors.Join(cycle{}, errTarget), true},
 		{"a cycle alone", cycle{}, false},
-		{"panicking methods beside it", errors.Join(panics{}, target), true},
-		{"in an unhashable error", slice{errors.New("x"), target}, true},
-		{"within the bound", chain{Max - 2, target}, true},
-		{"beyond the bound", chain{Max + 10, target}, false},
+		{"panicking methods beside it", errors.Join(panics{}, errTarget), true},
+		{"in an unhashable error", slice{errors.New("x"), errTarget}, true},
+		{"within the bound", chain{Max - 2, errTarget}, true},
+		{"beyond the bound", chain{Max + 10, errTarget}, false},
 	}
 	for _, c := range cases {
-		if got := Is(c.err, target); got != c.want {
+		if got := Is(c.err, errTarget); got != c.want {
 			t.Errorf("%s: Is = %v, want %v", c.name, got, c.want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/arborgo/arbor"
@@ -204,6 +205,37 @@ func TestStreamLostFailsServe(t *testing.T) {
 	select {
 	case err := <-served:
 		if !errors.Is(err, njs.ErrStreamNotFound) || !strings.Contains(err.Error(), `no stream "TASKS"`) {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve still runs")
+	}
+}
+
+// The connection closed for good (here by the program): the pool fails
+// with an error that says so.
+func TestConnectionClosedFailsServe(t *testing.T) {
+	ns := startServer(t)
+	nc, js := connect(t, ns)
+	provision(t, js, setup{storage: njs.MemoryStorage})
+	src := newSource(t, js)
+	rec := newRecord()
+	p, err := pool.New("jobs", rec.handler, append(src.PoolOptions(), pool.WithWorkers(2), pool.WithLogger(nil),
+		pool.WithSupervisor(arbor.WithLogger(nil)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- p.Serve(ctx) }()
+	eventually(t, 10*time.Second, "the workers do not wait for tasks", func() bool {
+		return consumerInfo(t, js).NumWaiting == 2
+	})
+	nc.Close()
+	select {
+	case err := <-served:
+		if !errors.Is(err, nats.ErrConnectionClosed) || !errors.Is(err, arbor.ErrIntensityExceeded) {
 			t.Fatalf("Serve: %v", err)
 		}
 	case <-time.After(20 * time.Second):

@@ -68,9 +68,12 @@ func (l *lease[T]) Task() (T, error) { return l.task, l.err }
 func (l *lease[T]) Attempt() int { return int(l.meta.NumDelivered) }
 
 // Ack acknowledges the message and waits for the server to confirm it.
+// Its pull request for the worker's next task goes first, so that the next
+// message travels while the acknowledgement does.
 func (l *lease[T]) Ack(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
 	defer cancel()
+	l.s.pullAhead()
 	if _, err := l.s.nc.RequestWithContext(ctx, l.msg.Reply, ackAck); err != nil {
 		return fmt.Errorf("arbor: jetstream: ack %s: %w", l, err)
 	}

@@ -81,13 +81,16 @@ func (ns *natsServer) restart(during func()) {
 	ns.start()
 }
 
-func (ns *natsServer) url() string { return "nats://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ns.opts.Port)) }
+func (ns *natsServer) url() string {
+	return "nats://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ns.opts.Port))
+}
 
 // connect connects to ns, reconnecting for ever, and closes the connection
 // at the end of the test.
 func connect(t testing.TB, ns *natsServer) (*nats.Conn, njs.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(ns.url(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect(ns.url(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // the outages are on purpose
 	if err != nil {
 		t.Fatal(err)
 	}

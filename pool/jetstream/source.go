@@ -40,6 +40,7 @@ type Source[T any] struct {
 	loopDone chan struct{}
 	stale    *time.Timer // drops pull requests the server never answered
 	resume   *time.Timer // ends a pause after a failed pull
+	release  *time.Timer // gives back messages held too long
 
 	mu         sync.Mutex
 	connected  bool
@@ -49,7 +50,9 @@ type Source[T any] struct {
 	paused     bool
 	pause      time.Duration // the next pause
 	staleArmed bool
+	heldArmed  bool
 	waiters    []*waiter   // Lease calls waiting for a message, oldest first
+	held       []held      // messages no Lease waited for, oldest first
 	sent       []time.Time // pull requests not answered yet, oldest first
 	changed    chan struct{}
 }
@@ -62,6 +65,18 @@ type reply struct {
 	meta *nats.MsgMetadata
 	err  error
 }
+
+// A held message arrived with no Lease waiting (it answers the pull
+// request an Ack sent ahead): it waits for the next Lease until until,
+// then goes back to the server.
+type held struct {
+	reply
+	until time.Time
+}
+
+// holdFor is how long a message that arrived with no Lease waiting is kept
+// for the next one.
+const holdFor = 500 * time.Millisecond
 
 // Pauses after a pull request failed (no responders while the server
 // starts, too many waiting requests): doubling from the first to the last.
@@ -129,6 +144,8 @@ func New[T any](ctx context.Context, js jetstream.JetStream, stream, consumer st
 	s.stale.Stop()
 	s.resume = time.AfterFunc(time.Hour, s.endPause)
 	s.resume.Stop()
+	s.release = time.AfterFunc(time.Hour, s.releaseHeld)
+	s.release.Stop()
 	sub, err := s.nc.Subscribe(s.inbox, s.receive)
 	if err != nil {
 		return nil, fmt.Errorf("arbor: jetstream: subscribe: %w", err)
@@ -282,6 +299,13 @@ func (s *Source[T]) Lease(ctx context.Context) (pool.Lease[T], error) {
 			s.mu.Unlock()
 			continue
 		}
+		if len(s.held) > 0 {
+			h := s.held[0]
+			s.held[0] = held{}
+			s.held = s.held[1:]
+			s.mu.Unlock()
+			return s.lease(h.msg, h.meta), nil
+		}
 		w := &waiter{ch: make(chan reply, 1)}
 		s.waiters = append(s.waiters, w)
 		s.fill()
@@ -363,17 +387,70 @@ func (s *Source[T]) fill() {
 	if !s.connected || s.closed != nil || s.broken != nil || s.paused {
 		return
 	}
-	for len(s.sent) < len(s.waiters) {
-		if err := s.nc.PublishRequest(s.next, s.inbox, s.request); err != nil {
-			// Closed or disconnected: the connection's next change says
-			// what to do.
-			return
-		}
-		s.sent = append(s.sent, time.Now())
+	for len(s.sent) < len(s.waiters) && s.pull() {
 	}
-	if len(s.sent) > 0 && !s.staleArmed {
+}
+
+// pull sends a pull request for one message and reports whether it could.
+// Called with mu held.
+func (s *Source[T]) pull() bool {
+	if err := s.nc.PublishRequest(s.next, s.inbox, s.request); err != nil {
+		// Closed or disconnected: the connection's next change says what
+		// to do.
+		return false
+	}
+	s.sent = append(s.sent, time.Now())
+	if !s.staleArmed {
 		s.staleArmed = true
 		s.stale.Reset(time.Until(s.sent[0].Add(s.expiry + staleGrace)))
+	}
+	return true
+}
+
+// pullAhead sends a pull request for the next Lease of a worker whose
+// attempt succeeded, so that its next message travels while the Ack does.
+func (s *Source[T]) pullAhead() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.connected && s.closed == nil && s.broken == nil && !s.paused {
+		s.pull()
+	}
+}
+
+// hold keeps a message that arrived with no Lease waiting. Called with mu
+// held.
+func (s *Source[T]) hold(r reply) {
+	s.held = append(s.held, held{reply: r, until: time.Now().Add(holdFor)})
+	if !s.heldArmed {
+		s.heldArmed = true
+		s.release.Reset(holdFor)
+	}
+}
+
+// releaseHeld gives back to the server the messages held for longer than
+// holdFor. It runs on the release timer's goroutine.
+func (s *Source[T]) releaseHeld() {
+	s.mu.Lock()
+	s.heldArmed = false
+	now := time.Now()
+	var back []held
+	for len(s.held) > 0 && !s.held[0].until.After(now) {
+		back = append(back, s.held[0])
+		s.held[0] = held{}
+		s.held = s.held[1:]
+	}
+	if len(s.held) > 0 && s.closed == nil {
+		s.heldArmed = true
+		s.release.Reset(time.Until(s.held[0].until))
+	}
+	s.mu.Unlock()
+	s.nak(back)
+}
+
+// nak gives messages back to the server at once.
+func (s *Source[T]) nak(back []held) {
+	for _, h := range back {
+		_ = s.nc.Publish(h.msg.Reply, ackNak)
 	}
 }
 
@@ -434,19 +511,22 @@ func (s *Source[T]) receive(m *nats.Msg) {
 	if err != nil {
 		return // not a JetStream delivery: nothing to ack
 	}
+	r := reply{msg: m, meta: meta}
 	s.mu.Lock()
 	s.answered()
 	s.pause = firstPause
 	if s.closed == nil && s.broken == nil {
 		if w := s.popWaiter(); w != nil {
-			w.ch <- reply{msg: m, meta: meta}
-			s.mu.Unlock()
-			return
+			w.ch <- r
+		} else {
+			s.hold(r) // for the next Lease, such as the one that pulled ahead
 		}
+		s.mu.Unlock()
+		return
 	}
 	s.mu.Unlock()
-	// Its waiter left (its context ended) or the source closed: back to
-	// the server at once, not after AckWait.
+	// The source closed, or the consumer is gone: back to the server at
+	// once, not after AckWait.
 	_ = s.nc.Publish(m.Reply, ackNak)
 }
 
@@ -502,6 +582,8 @@ func (s *Source[T]) breakWith(err error) {
 	s.broken = err
 	s.sent = nil
 	s.failWaiters(err)
+	s.nak(s.held)
+	s.held = nil
 }
 
 // loop follows the connection's status, and checks the consumer when asked
@@ -534,6 +616,7 @@ func (s *Source[T]) connectionChanged() bool {
 			s.closed = fmt.Errorf("arbor: jetstream: %w", nats.ErrConnectionClosed)
 			s.failWaiters(s.closed)
 		}
+		s.held = nil // they cannot be given back: the server takes them back after AckWait
 		s.connected = false
 		s.broadcast()
 		return false
@@ -596,8 +679,12 @@ func (s *Source[T]) Close(ctx context.Context) error {
 	}
 	s.stale.Stop()
 	s.resume.Stop()
+	s.release.Stop()
+	back := s.held
+	s.held = nil
 	s.broadcast()
 	s.mu.Unlock()
+	s.nak(back)
 	s.nc.RemoveStatusListener(s.status)
 	select {
 	case <-s.loopDone:

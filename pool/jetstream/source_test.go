@@ -374,3 +374,44 @@ func TestCancelledLeaseGivesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Pull requests that expire at the server (here every 100 milliseconds)
+// are replaced: a Lease that waited through many of them, and the next
+// one, get a message as soon as it is published.
+func TestPullExpiry(t *testing.T) {
+	ns := startServer(t)
+	_, js := connect(t, ns)
+	provision(t, js, setup{storage: njs.MemoryStorage})
+	src := newSource(t, js, jetstream.WithPullExpiry(100*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // ten expiries
+	defer cancel()
+	if _, err := src.Lease(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lease on an empty stream: %v", err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	leased := make(chan pool.Lease[job], 1)
+	go func() {
+		l, err := src.Lease(ctx2)
+		if err != nil {
+			t.Error(err)
+		}
+		leased <- l
+	}()
+	// Let its pull request expire a few times too.
+	eventually(t, 10*time.Second, "no pull request waits", func() bool { return consumerInfo(t, js).NumWaiting == 1 })
+	time.Sleep(300 * time.Millisecond) // real time for requests to expire: what is tested
+	publish(t, src, job{ID: "x"})
+	start := time.Now()
+	select {
+	case l := <-leased:
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("leased %v after the publish", d)
+		}
+		if err := l.Ack(ctx2); err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx2.Done():
+		t.Fatal("not leased")
+	}
+}
