@@ -93,7 +93,9 @@
 // WithLeaseExtension) or DeadLetter; a Lease reports its delivery count,
 // which is the attempt number, so that the maximum number of attempts holds
 // across processes and a task survives the crash of the process that ran
-// it when the source keeps it. The in-memory queue is a Source too. A pool
+// it when the source keeps it. A delivery beyond the maximum (its earlier
+// attempts died with their processes) is dead-lettered without running, so
+// that a task that kills its process cannot loop forever. The in-memory queue is a Source too. A pool
 // with a Source has no in-memory queue: its producers publish to the source.
 //
 // # Costs

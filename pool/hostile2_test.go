@@ -153,7 +153,6 @@ func TestHostileAdriftReturnedStillCounted(t *testing.T) {
 	})
 }
 
-
 // slowExtendSource leases one delivery whose first Extend blocks until
 // released.
 type slowExtendSource struct {

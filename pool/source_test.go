@@ -210,3 +210,24 @@ func TestSourceLeaseErrorFailsWorker(t *testing.T) {
 
 // The in-memory queue is a Source too.
 var _ Source[int] = (*queue[int, string])(nil)
+
+// A delivery beyond the maximum number of attempts (earlier ones died with
+// their processes) is dead-lettered without running.
+func TestSourceOverDeliveredDeadLettered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBroker()
+		ran := false
+		p := sourcePool(t, b, func(_ context.Context, s string) (string, error) { ran = true; return s, nil },
+			WithMaxAttempts(3))
+		sv := serve(t, p)
+		b.publish("x", "crashes its process", 3) // this is delivery 4
+		synctest.Wait()
+		equal(t, b.entries(), []string{"dead x#4 after 4"})
+		if ran {
+			t.Fatal("an over-delivered task ran")
+		}
+		if err := sv.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -218,9 +218,7 @@ func (s *slot[T, R]) handle(ctx context.Context, l Lease[T]) {
 	p := s.p
 	task, err := s.open(l)
 	if err != nil {
-		s.withLease(func() {
-			p.deadLetter(s, l, task, s.attemptNo, []error{fmt.Errorf("pool %q: task cannot be read: %w", p.name, err)})
-		})
+		s.withLease(func() { p.deadLetter(s, l, task, s.attemptNo, []error{err}) })
 		return
 	}
 	if p.stopping() { // leased as the pool began to shut down: not run
@@ -482,7 +480,10 @@ func (s *slot[T, R]) askRecycle(tok *attemptToken) {
 	s.mu.Unlock()
 }
 
-// open reads a new lease's attempt number and task.
+// open reads a new lease's attempt number and task. A delivery beyond the
+// maximum number of attempts (a source whose earlier attempts died with
+// their process) or a task that cannot be read is an error: it is
+// dead-lettered without an attempt.
 func (s *slot[T, R]) open(l Lease[T]) (task T, err error) {
 	s.lmu.Lock()
 	defer s.lmu.Unlock() // the lease's methods are the user's code: they may panic
@@ -498,7 +499,16 @@ func (s *slot[T, R]) open(l Lease[T]) (task T, err error) {
 	} else {
 		s.noRetry = false
 	}
-	return l.Task()
+	if s.attemptNo > s.p.cfg.attempts {
+		var zero T
+		return zero, fmt.Errorf("pool %q: delivery %d of a task that has %d attempts: an earlier attempt never settled (its process died?)",
+			s.p.name, s.attemptNo, s.p.cfg.attempts)
+	}
+	task, err = l.Task()
+	if err != nil {
+		err = fmt.Errorf("pool %q: task cannot be read: %w", s.p.name, err)
+	}
+	return task, err
 }
 
 // withLease runs f, which settles the lease, holding lmu.

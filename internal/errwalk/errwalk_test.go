@@ -15,7 +15,7 @@ var errTarget = errors.New("target")
 
 type cycle struct{}
 
-func (cycle) Error() string { return "cycle" }
+func (cycle) Error() string   { return "cycle" }
 func (e cycle) Unwrap() error { return e }
 
 type panics struct{}

@@ -51,7 +51,7 @@
 // Attempts are deliveries, so pool.WithMaxAttempts holds across
 // processes: give the source the same number with [WithMaxAttempts] (as
 // PoolOptions does), and New requires MaxDeliver to be unlimited (-1, the
-// default) or at least that; at least one more lets the source see a
+// default) or at least that; at least one more lets the pool see a
 // delivery past the last attempt, which can only follow an attempt that
 // never settled (a task that kills its process), and dead-letter it without
 // running it, so that such a task does not loop. The consumer's BackOff,

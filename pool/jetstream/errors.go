@@ -10,18 +10,12 @@ import (
 // Sentinel errors. Match them with errors.Is; the errors the package returns
 // wrap them with detail.
 var (
-	// ErrClosed is returned by Lease and Publish once Close was called.
+	// ErrClosed is returned by Lease once Close was called.
 	ErrClosed = errors.New("arbor: jetstream: source closed")
 
 	// ErrDisconnected is the failure of a Watcher's child while the
 	// connection to NATS is down.
 	ErrDisconnected = errors.New("arbor: jetstream: not connected to NATS")
-
-	// ErrTooManyDeliveries is matched by the error Lease.Task returns for
-	// a delivery beyond the attempts set with WithMaxAttempts: one whose
-	// earlier attempt never settled, as when its process was killed
-	// during it. The pool dead-letters it without running it.
-	ErrTooManyDeliveries = errors.New("arbor: jetstream: delivered more times than its attempts allow")
 )
 
 // invalid builds an error matching arbor.ErrInvalid, and cause if not nil.

@@ -33,11 +33,6 @@ type lease[T any] struct {
 // lease makes the lease of a delivered message and decodes its task.
 func (s *Source[T]) lease(m *nats.Msg, meta *nats.MsgMetadata) *lease[T] {
 	l := &lease[T]{s: s, msg: m, meta: meta}
-	if s.attempts > 0 && meta.NumDelivered > uint64(s.attempts) {
-		l.err = fmt.Errorf("%w: %s is delivery %d, and tasks have %d attempts: an earlier attempt never settled (its process died?)",
-			ErrTooManyDeliveries, l, meta.NumDelivered, s.attempts)
-		return l
-	}
 	l.task, l.err = s.decode(m.Data)
 	return l
 }

@@ -59,12 +59,11 @@ func WithDeadLetterSubject(subject string) Option {
 // WithMaxAttempts tells the source the pool's maximum number of attempts,
 // n ≥ 1: give the pool the same (pool.WithMaxAttempts, or PoolOptions). A
 // delivery beyond n can only follow an attempt that never settled (its
-// process died during it); the source makes the pool dead-letter it without
-// running it (Task returns an error matching ErrTooManyDeliveries), so
-// that a task that kills its process does not loop. New then requires the
-// consumer's MaxDeliver to be unlimited (-1) or at least n; n+1 lets the
-// source see that extra delivery. Without this option the source does not
-// check deliveries.
+// process died during it); the pool dead-letters it without running it, so
+// that a task that kills its process does not loop, provided the consumer
+// delivers it: New requires the consumer's MaxDeliver to be unlimited (-1)
+// or at least n (n+1 lets the pool see that extra delivery). Without this
+// option the source does not check MaxDeliver.
 func WithMaxAttempts(n int) Option {
 	return option(func(c *config) {
 		if n < 1 {
@@ -79,8 +78,9 @@ func WithMaxAttempts(n int) Option {
 // message before the source sends a new one (DefaultPullExpiry by
 // default, capped by the consumer's MaxRequestExpires). d must be at least
 // 100 milliseconds. A request still open when its pool stops may take a
-// message up to d later: the source gives it back at once (a Nak, which
-// counts as a delivery) until Close.
+// message up to d later: the source keeps it half a second for another
+// Lease, then gives it back (a Nak, which counts as a delivery); Close gives
+// such messages back at once, and ends the requests.
 func WithPullExpiry(d time.Duration) Option {
 	return option(func(c *config) {
 		if d < 100*time.Millisecond {
