@@ -26,7 +26,7 @@
 //
 // This is at-least-once, not exactly-once: an attempt may do its work and
 // fail before it returns nil, and then run again. Handlers must be
-// idempotent.
+// idempotent; Attempt tells one which attempt it runs.
 //
 // # Errors and panics
 //

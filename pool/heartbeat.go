@@ -32,3 +32,17 @@ func Recycle(ctx context.Context) {
 		s.askRecycle(tok)
 	}
 }
+
+// Attempt returns the number of the attempt running with ctx (1 for the
+// first; for a task from a Source, its delivery count), or 0 on a context
+// no attempt of a pool runs with: Celery's request.retries, plus one.
+func Attempt(ctx context.Context) int {
+	if ctx == nil {
+		return 0
+	}
+	tok, _ := ctx.Value(attemptKey{}).(*attemptToken)
+	if s, ok := ctx.Value(slotKey{}).(interface{ attemptNumber(*attemptToken) int }); ok {
+		return s.attemptNumber(tok)
+	}
+	return 0
+}

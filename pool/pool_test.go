@@ -143,8 +143,11 @@ func TestHandlerSubmitsToOwnPool(t *testing.T) {
 func TestRetryWithBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var starts []time.Time
-		p := mustNew(t, func(_ context.Context, n int) (int, error) {
+		p := mustNew(t, func(ctx context.Context, n int) (int, error) {
 			starts = append(starts, time.Now())
+			if a := Attempt(ctx); a != len(starts) {
+				return 0, fmt.Errorf("Attempt(ctx) = %d in attempt %d", a, len(starts))
+			}
 			if len(starts) < 3 {
 				return 0, fmt.Errorf("attempt %d failed", len(starts))
 			}
@@ -156,6 +159,9 @@ func TestRetryWithBackoff(t *testing.T) {
 		}
 		if len(starts) != 3 || starts[1].Sub(starts[0]) != time.Second || starts[2].Sub(starts[1]) != 3*time.Second {
 			t.Fatalf("attempts at %v; want 3, spaced 1s then 3s", starts)
+		}
+		if Attempt(context.Background()) != 0 {
+			t.Fatal("Attempt outside an attempt is not 0")
 		}
 		st := p.Stats()
 		if st.Succeeded != 1 || st.Failed != 2 || st.Retried != 2 || st.DeadLettered != 0 {

@@ -61,11 +61,12 @@ type slot[T, R any] struct {
 	lastBeat      atomic.Int64 // Unix nanoseconds
 	timer         *time.Timer  // the watchdog, when the pool has limits
 
-	token     *attemptToken // the running attempt's, under a watchdog
-	lmu       sync.Mutex    // held while the lease's methods run: one at a time
-	leaseDone bool          // the lease was settled: no more Extend
-	attemptNo int           // the running (or last) attempt's number
-	noRetry   bool          // its source gave no valid attempt number
+	token      *attemptToken // the running attempt's, under a watchdog
+	lmu        sync.Mutex    // held while the lease's methods run: one at a time
+	leaseDone  bool          // the lease was settled: no more Extend
+	attemptNo  int           // the running (or last) attempt's number
+	curAttempt int           // the same, for other goroutines: guarded by mu
+	noRetry    bool          // its source gave no valid attempt number
 
 	// The attempt, written and read by the slot's goroutine.
 	h     Handler[T, R]
@@ -276,6 +277,7 @@ func (s *slot[T, R]) begin(cancel context.CancelCauseFunc, tok *attemptToken) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running, s.attemptCancel, s.token = true, cancel, tok
+	s.curAttempt = s.attemptNo
 	s.cancelledAt = time.Time{}
 	if cancel == nil {
 		return
@@ -478,6 +480,17 @@ func (s *slot[T, R]) askRecycle(tok *attemptToken) {
 		s.recycle.Store(true)
 	}
 	s.mu.Unlock()
+}
+
+// attemptNumber returns the number of the running attempt, tok's if not
+// nil, or 0.
+func (s *slot[T, R]) attemptNumber(tok *attemptToken) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running || (tok != nil && tok != s.token) {
+		return 0
+	}
+	return s.curAttempt
 }
 
 // open reads a new lease's attempt number and task. A delivery beyond the
