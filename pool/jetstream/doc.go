@@ -67,7 +67,9 @@
 // exception is the pull request an Ack sends for the worker's next task: a
 // message that answers it, or any message that arrives with no Lease waiting
 // (the Lease's context ended), is kept for the next Lease for at most half
-// a second, then given back at once (a Nak, without delay).
+// a second, then given back (a Nak): at once, or, while pull requests of
+// Leases that left are still open at the server, once they expired, so
+// that they do not take it back again and again, a delivery each time.
 //
 // A graceful shutdown loses nothing and waits for no AckWait: the pool
 // naks the tasks it leased and did not start, and those whose attempt it
@@ -107,6 +109,11 @@
 // jetstream.ErrStreamNotFound); each Lease checks again, so a consumer
 // created anew is used again. Publish checks the subject against the
 // stream and the consumer's filters.
+//
+// A message delivered again while an attempt of it still runs in this
+// process (after an outage longer than AckWait, the attempt's InProgress
+// reached the server too late) is not run twice: the source answers it
+// InProgress, and the running attempt settles the new delivery.
 //
 // # Guarantees
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,13 +29,33 @@ type lease[T any] struct {
 	meta *nats.MsgMetadata
 	task T
 	err  error
+	ack  atomic.Pointer[string] // the ack subject: see replyTo
 }
 
 // lease makes the lease of a delivered message and decodes its task.
 func (s *Source[T]) lease(m *nats.Msg, meta *nats.MsgMetadata) *lease[T] {
 	l := &lease[T]{s: s, msg: m, meta: meta}
+	l.ack.Store(&m.Reply)
 	l.task, l.err = s.decode(m.Data)
+	s.mu.Lock()
+	s.running[meta.Sequence.Stream] = l
+	s.mu.Unlock()
 	return l
+}
+
+// replyTo is where the lease's acks go: the ack subject of the message's
+// latest delivery to this process (see Source.receive).
+func (l *lease[T]) replyTo() string { return *l.ack.Load() }
+
+// done forgets the lease once the pool settled it: a later delivery of its
+// message is a new one.
+func (l *lease[T]) done() {
+	s := l.s
+	s.mu.Lock()
+	if s.running[l.meta.Sequence.Stream] == l {
+		delete(s.running, l.meta.Sequence.Stream)
+	}
+	s.mu.Unlock()
 }
 
 // decode decodes a task with the codec, a panic of which is an error.
@@ -68,8 +89,9 @@ func (l *lease[T]) Attempt() int { return int(l.meta.NumDelivered) }
 func (l *lease[T]) Ack(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.s.timeout)
 	defer cancel()
+	defer l.done()
 	l.s.pullAhead()
-	if _, err := l.s.nc.RequestWithContext(ctx, l.msg.Reply, ackAck); err != nil {
+	if _, err := l.s.nc.RequestWithContext(ctx, l.replyTo(), ackAck); err != nil {
 		return fmt.Errorf("arbor: jetstream: ack %s: %w", l, err)
 	}
 	return nil
@@ -81,7 +103,8 @@ func (l *lease[T]) Nack(_ context.Context, delay time.Duration) error {
 	if delay > 0 {
 		body = fmt.Appendf(nil, `-NAK {"delay": %d}`, delay.Nanoseconds())
 	}
-	if err := l.s.nc.Publish(l.msg.Reply, body); err != nil {
+	defer l.done()
+	if err := l.s.nc.Publish(l.replyTo(), body); err != nil {
 		return fmt.Errorf("arbor: jetstream: nak %s: %w", l, err)
 	}
 	return nil
@@ -90,7 +113,7 @@ func (l *lease[T]) Nack(_ context.Context, delay time.Duration) error {
 // Extend tells the server the attempt still runs (InProgress), which
 // restarts the message's AckWait.
 func (l *lease[T]) Extend(context.Context) error {
-	if err := l.s.nc.Publish(l.msg.Reply, ackProgress); err != nil {
+	if err := l.s.nc.Publish(l.replyTo(), ackProgress); err != nil {
 		return fmt.Errorf("arbor: jetstream: in progress %s: %w", l, err)
 	}
 	return nil
@@ -114,8 +137,12 @@ type DeadLetter struct {
 	// ended it (a pool that takes its tasks from a source passes only the
 	// last: see pool.DeadLetterError).
 	Errors []string `json:"errors"`
-	// Data is the message's body: the encoded task (base64 in JSON).
-	Data []byte `json:"data"`
+	// Data is the message's body: the encoded task (base64 in JSON),
+	// unless the record would not fit in a message: then DataOmitted is
+	// true, Data is empty, and each error is cut to 1 KiB; Stream and
+	// Sequence still say which task it was.
+	Data        []byte `json:"data,omitempty"`
+	DataOmitted bool   `json:"data_omitted,omitempty"`
 	// Time is when it was dead-lettered.
 	Time time.Time `json:"time"`
 }
@@ -126,8 +153,10 @@ type DeadLetter struct {
 // confirm that. If the publish fails the message is not terminated: it is
 // delivered again after AckWait, and dead-lettered again then (the
 // publish carries a message ID, so that a stream's duplicate window drops
-// a second copy).
+// a second copy); New requires an unlimited MaxDeliver with a dead-letter
+// subject, so that this retry is never the message's last delivery.
 func (l *lease[T]) DeadLetter(ctx context.Context, dl *pool.DeadLetterError) error {
+	defer l.done()
 	s := l.s
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -144,8 +173,19 @@ func (l *lease[T]) DeadLetter(ctx context.Context, dl *pool.DeadLetterError) err
 		}
 	}
 	if s.dead != "" {
-		body, err := json.Marshal(DeadLetter{Stream: l.meta.Stream, Consumer: l.meta.Consumer, Subject: l.msg.Subject,
-			Sequence: l.meta.Sequence.Stream, Deliveries: attempt, Errors: errs, Data: l.msg.Data, Time: time.Now()})
+		rec := DeadLetter{Stream: l.meta.Stream, Consumer: l.meta.Consumer, Subject: l.msg.Subject,
+			Sequence: l.meta.Sequence.Stream, Deliveries: attempt, Errors: errs, Data: l.msg.Data, Time: time.Now()}
+		body, err := json.Marshal(rec)
+		if err == nil && int64(len(body)) > s.nc.MaxPayload()-1024 {
+			// Too big to publish (the task, base64, and the errors): the
+			// record keeps where the task is (stream and sequence), and
+			// says what it left out.
+			rec.Data, rec.DataOmitted = nil, true
+			for i, e := range rec.Errors {
+				rec.Errors[i] = oneLine(e, 1024)
+			}
+			body, err = json.Marshal(rec)
+		}
 		if err != nil {
 			return fmt.Errorf("arbor: jetstream: dead letter of %s: %w", l, err)
 		}
@@ -158,7 +198,7 @@ func (l *lease[T]) DeadLetter(ctx context.Context, dl *pool.DeadLetterError) err
 	if len(errs) > 0 {
 		reason += ": " + errs[len(errs)-1]
 	}
-	if _, err := s.nc.RequestWithContext(ctx, l.msg.Reply, []byte("+TERM "+oneLine(reason, 256))); err != nil {
+	if _, err := s.nc.RequestWithContext(ctx, l.replyTo(), []byte("+TERM "+oneLine(reason, 256))); err != nil {
 		return fmt.Errorf("arbor: jetstream: terminate %s: %w", l, err)
 	}
 	return nil

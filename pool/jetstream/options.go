@@ -80,11 +80,12 @@ func WithMaxAttempts(n int) Option {
 // 100 milliseconds. A request still open when its pool stops may take a
 // message up to d later: the source keeps it half a second for another
 // Lease, then gives it back (a Nak, which counts as a delivery); Close gives
-// such messages back at once, and ends the requests.
+// such messages back at once, and ends the requests. d must be between
+// 100 milliseconds and an hour.
 func WithPullExpiry(d time.Duration) Option {
 	return option(func(c *config) {
-		if d < 100*time.Millisecond {
-			c.fail(invalid(nil, "pull expiry %v: need at least 100ms", d))
+		if d < 100*time.Millisecond || d > maxPullExpiry {
+			c.fail(invalid(nil, "pull expiry %v: need between 100ms and %v", d, maxPullExpiry))
 			return
 		}
 		c.expiry = d
@@ -103,3 +104,7 @@ func WithTimeout(d time.Duration) Option {
 		c.timeout = d
 	})
 }
+
+// maxPullExpiry bounds WithPullExpiry: a pull request is meant to end and be
+// sent again, not to wait for ever.
+const maxPullExpiry = time.Hour

@@ -51,9 +51,10 @@ type Source[T any] struct {
 	pause      time.Duration // the next pause
 	staleArmed bool
 	heldArmed  bool
-	waiters    []*waiter   // Lease calls waiting for a message, oldest first
-	held       []held      // messages no Lease waited for, oldest first
-	sent       []time.Time // pull requests not answered yet, oldest first
+	waiters    []*waiter            // Lease calls waiting for a message, oldest first
+	held       []held               // messages no Lease waited for, oldest first
+	sent       []time.Time          // pull requests not answered yet, oldest first
+	running    map[uint64]*lease[T] // leased and not settled, by stream sequence
 	changed    chan struct{}
 }
 
@@ -120,7 +121,8 @@ func New[T any](ctx context.Context, js jetstream.JetStream, stream, consumer st
 	}
 	s := &Source[T]{js: js, nc: js.Conn(), stream: stream, consumer: consumer, codec: JSON[T]{}, dead: cfg.dead,
 		attempts: cfg.attempts, expiry: cfg.expiry, timeout: cfg.timeout, pause: firstPause,
-		checks: make(chan struct{}, 1), loopDone: make(chan struct{}), changed: make(chan struct{})}
+		checks: make(chan struct{}, 1), loopDone: make(chan struct{}), changed: make(chan struct{}),
+		running: map[uint64]*lease[T]{}}
 	if cfg.codec != nil {
 		c, ok := cfg.codec.(Codec[T])
 		if !ok {
@@ -227,6 +229,12 @@ func (s *Source[T]) check(ctx context.Context) error {
 		}
 		if _, err := s.js.StreamNameBySubject(ctx, s.dead); err != nil {
 			return invalid(err, "no stream captures the dead-letter subject %q", s.dead)
+		}
+		if cc.MaxDeliver > 0 {
+			// A dead letter whose publish fails is tried again at the next
+			// delivery: a last delivery would lose the task.
+			return invalid(nil, "%s delivers a message at most %d times (MaxDeliver): with a dead-letter subject, set it to -1, so that a dead letter that could not be published is not lost",
+				where, cc.MaxDeliver)
 		}
 	}
 	s.mu.Lock()
@@ -443,14 +451,26 @@ func (s *Source[T]) releaseHeld() {
 		s.heldArmed = true
 		s.release.Reset(time.Until(s.held[0].until))
 	}
+	var delay time.Duration
+	if len(s.waiters) == 0 && len(s.sent) > 0 && s.closed == nil {
+		// Pull requests of Leases that left are still open at the server:
+		// a message nakked now would go straight to one of them, and come
+		// back here, a delivery each time. Ask for it again once they
+		// expired.
+		delay = time.Until(s.sent[len(s.sent)-1].Add(s.expiry + staleGrace))
+	}
 	s.mu.Unlock()
-	s.nak(back)
+	s.nak(back, delay)
 }
 
-// nak gives messages back to the server at once.
-func (s *Source[T]) nak(back []held) {
+// nak gives messages back to the server, for delivery after delay.
+func (s *Source[T]) nak(back []held, delay time.Duration) {
+	body := ackNak
+	if delay > 0 {
+		body = fmt.Appendf(nil, `-NAK {"delay": %d}`, delay.Nanoseconds())
+	}
 	for _, h := range back {
-		_ = s.nc.Publish(h.msg.Reply, ackNak)
+		_ = s.nc.Publish(h.msg.Reply, body)
 	}
 }
 
@@ -515,6 +535,17 @@ func (s *Source[T]) receive(m *nats.Msg) {
 	s.mu.Lock()
 	s.answered()
 	s.pause = firstPause
+	if l := s.running[meta.Sequence.Stream]; l != nil && s.closed == nil {
+		// Delivered again while its attempt still runs here (its
+		// InProgress came too late, after an outage longer than AckWait):
+		// the attempt keeps it, with the new delivery's ack subject, and
+		// no second attempt starts in this process.
+		l.ack.Store(&m.Reply)
+		s.fill() // the pull request it answered was a waiter's
+		s.mu.Unlock()
+		_ = s.nc.Publish(m.Reply, ackProgress)
+		return
+	}
 	if s.closed == nil && s.broken == nil {
 		if w := s.popWaiter(); w != nil {
 			w.ch <- r
@@ -532,7 +563,9 @@ func (s *Source[T]) receive(m *nats.Msg) {
 
 // statusOf returns the status code of a status reply, or "" for a message.
 func statusOf(m *nats.Msg) string {
-	if len(m.Data) > 0 || len(m.Header) == 0 {
+	// A status reply comes from the server itself, with no reply subject;
+	// a delivery always has one (its ack subject), whatever its headers.
+	if m.Reply != "" || len(m.Data) > 0 || len(m.Header) == 0 {
 		return ""
 	}
 	return m.Header.Get("Status")
@@ -582,7 +615,7 @@ func (s *Source[T]) breakWith(err error) {
 	s.broken = err
 	s.sent = nil
 	s.failWaiters(err)
-	s.nak(s.held)
+	s.nak(s.held, 0)
 	s.held = nil
 }
 
@@ -684,7 +717,7 @@ func (s *Source[T]) Close(ctx context.Context) error {
 	s.held = nil
 	s.broadcast()
 	s.mu.Unlock()
-	s.nak(back)
+	s.nak(back, 0)
 	s.nc.RemoveStatusListener(s.status)
 	select {
 	case <-s.loopDone:
