@@ -87,27 +87,7 @@ func benchJetStream(b *testing.B, storage njs.StorageType, consumers int, run co
 	provision(b, js, setup{storage: storage})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	body := []byte(`{"ID":"x"}`)
-	var futures []njs.PubAckFuture
-	for i := range b.N {
-		f, err := js.PublishAsync("tasks.bench", body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		futures = append(futures, f)
-		if i%1000 == 999 || i == b.N-1 {
-			for _, f := range futures {
-				select {
-				case <-f.Ok():
-				case err := <-f.Err():
-					b.Fatal(err)
-				case <-ctx.Done():
-					b.Fatal(ctx.Err())
-				}
-			}
-			futures = futures[:0]
-		}
-	}
+	publishBench(ctx, b, js)
 	var acked atomic.Int64
 	done := make(chan struct{})
 	b.ResetTimer()
@@ -135,6 +115,33 @@ func benchJetStream(b *testing.B, storage njs.StorageType, consumers int, run co
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tasks/s")
 	for _, stop := range stops {
 		stop()
+	}
+}
+
+// publishBench publishes b.N no-op tasks, and waits for the server to
+// confirm them.
+func publishBench(ctx context.Context, b *testing.B, js njs.JetStream) {
+	b.Helper()
+	body := []byte(`{"ID":"x"}`)
+	var futures []njs.PubAckFuture
+	for i := range b.N {
+		f, err := js.PublishAsync("tasks.bench", body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		futures = append(futures, f)
+		if i%1000 == 999 || i == b.N-1 {
+			for _, f := range futures {
+				select {
+				case <-f.Ok():
+				case err := <-f.Err():
+					b.Fatal(err)
+				case <-ctx.Done():
+					b.Fatal(ctx.Err())
+				}
+			}
+			futures = futures[:0]
+		}
 	}
 }
 

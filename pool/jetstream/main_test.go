@@ -224,12 +224,14 @@ func (b *lockedBuffer) String() string {
 	return string(b.buf)
 }
 
-// startWorker starts the worker program; the test kills it at its end if
-// it still runs, and shows its stderr if it failed.
-func startWorker(t testing.TB, ns *natsServer, logPath string, workers int) *proc {
+// startWorker starts the worker program, with extra flags after the
+// others; the test kills it at its end if it still runs, and shows its
+// stderr if it failed.
+func startWorker(t testing.TB, ns *natsServer, logPath string, workers int, extra ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(testWorker(t), "-url", ns.url(), "-stream", streamName, "-consumer", consumerName,
-		"-log", logPath, "-workers", strconv.Itoa(workers))
+	args := append([]string{"-url", ns.url(), "-stream", streamName, "-consumer", consumerName,
+		"-log", logPath, "-workers", strconv.Itoa(workers)}, extra...)
+	cmd := exec.Command(testWorker(t), args...)
 	p := &proc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {

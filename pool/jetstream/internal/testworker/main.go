@@ -6,6 +6,11 @@
 // succeeded), ack (the server confirmed the ack), ackerr, nack. SIGTERM or
 // SIGINT shuts it down gracefully; it then closes the source and drains
 // the connection, and exits 0.
+//
+// For the benchmark of worker processes (BenchmarkProcesses), -quiet logs
+// only "ready" (a line per task would dominate the cost of a no-op task),
+// and -mode plain replaces the pool with a plain nats.go loop: Consume with
+// its default prefetch, and DoubleAck for each message, the lower bound.
 package main
 
 import (
@@ -45,38 +50,40 @@ func main() {
 	consumer := flag.String("consumer", "workers", "durable pull consumer")
 	logPath := flag.String("log", "", "the file to append events to")
 	workers := flag.Int("workers", 1, "pool workers")
+	mode := flag.String("mode", "pool", "pool: a pool on a jetstream.Source; plain: a plain Consume loop that DoubleAcks each message")
+	quiet := flag.Bool("quiet", false, "log only the ready event, not one line per task event")
 	flag.Parse()
-	if err := run(*url, *stream, *consumer, *logPath, *workers); err != nil {
+	var err error
+	switch *mode {
+	case "pool":
+		err = run(*url, *stream, *consumer, *logPath, *workers, *quiet)
+	case "plain":
+		err = runPlain(*url, *stream, *consumer, *logPath)
+	default:
+		err = fmt.Errorf("unknown -mode %q", *mode)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "testworker:", err)
 		os.Exit(1)
 	}
 }
 
-func run(url, stream, consumer, logPath string, workers int) error {
+func run(url, stream, consumer, logPath string, workers int, quiet bool) error {
 	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	lg := &eventLog{f: f, pid: os.Getpid()}
+	lg := &eventLog{f: f, pid: os.Getpid(), quiet: quiet}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	js, drain, err := connect(url)
 	if err != nil {
 		return err
 	}
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	defer func() {
-		_ = nc.Drain()
-		<-closed
-	}()
-	js, err := njs.New(nc)
-	if err != nil {
-		return err
-	}
+	defer drain()
 	src, err := jetstream.New[Task](ctx, js, stream, consumer)
 	if err != nil {
 		return err
@@ -104,8 +111,12 @@ func run(url, stream, consumer, logPath string, workers int) error {
 		return struct{}{}, nil
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var source pool.Source[Task] = traced{src, lg}
+	if quiet {
+		source = src // nothing to log per task
+	}
 	p, err := pool.New("jobs", handler,
-		pool.WithSource[Task](traced{src, lg}),
+		pool.WithSource[Task](source),
 		pool.WithLeaseExtension(src.LeaseExtension()),
 		pool.WithWorkers(workers),
 		pool.WithRetryBackoff(arbor.ConstantBackoff(100*time.Millisecond)),
@@ -128,14 +139,79 @@ func run(url, stream, consumer, logPath string, workers int) error {
 	return <-served
 }
 
-// eventLog appends one line per event, each in one write.
+// connect connects to url, reconnecting for ever; drain drains the
+// connection and waits until it is closed.
+func connect(url string) (js njs.JetStream, drain func(), err error) {
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		return nil, nil, err
+	}
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	drain = func() {
+		_ = nc.Drain()
+		<-closed
+	}
+	js, err = njs.New(nc)
+	if err != nil {
+		drain()
+		return nil, nil, err
+	}
+	return js, drain, nil
+}
+
+// runPlain is the plain loop of the benchmark: nats.go's Consume (its
+// default prefetch) and DoubleAck for each message, no pool. It logs only
+// "ready", once it consumes; SIGTERM or SIGINT drains it, and it exits 0.
+func runPlain(url, stream, consumer, logPath string) error {
+	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lg := &eventLog{f: f, pid: os.Getpid(), quiet: true}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	js, drain, err := connect(url)
+	if err != nil {
+		return err
+	}
+	defer drain()
+	c, err := js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		return err
+	}
+	cc, err := c.Consume(func(m njs.Msg) {
+		_ = m.DoubleAck(context.Background())
+	})
+	if err != nil {
+		return err
+	}
+	lg.event("ready", "-", 0)
+	<-ctx.Done()
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+	}
+	return nil
+}
+
+// eventLog appends one line per event, each in one write; a quiet one only
+// "ready".
 type eventLog struct {
-	mu  sync.Mutex
-	f   *os.File
-	pid int
+	mu    sync.Mutex
+	f     *os.File
+	pid   int
+	quiet bool
 }
 
 func (l *eventLog) event(what, id string, delivery int) {
+	if l.quiet && what != "ready" {
+		return
+	}
 	line := fmt.Sprintf("%d %d %s %s %d\n", time.Now().UnixNano(), l.pid, what, id, delivery)
 	l.mu.Lock()
 	defer l.mu.Unlock()
