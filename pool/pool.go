@@ -565,9 +565,6 @@ func (p *Pool[T, R]) finish() {
 // settle decides what becomes of a task after an attempt returned (late,
 // if it was abandoned) with res and err.
 func (p *Pool[T, R]) settle(s *slot[T, R], l Lease[T], late bool, res R, err error) {
-	s.lmu.Lock() // the watchdog's Extend never overlaps the lease's other methods
-	defer s.lmu.Unlock()
-	s.leaseDone = true
 	attempt := s.attemptNo
 	m, mem := l.(*record[T, R])
 	if mem && m.claimed.Load() {
@@ -583,7 +580,7 @@ func (p *Pool[T, R]) settle(s *slot[T, R], l Lease[T], late bool, res R, err err
 		if p.seen {
 			p.event(Event{Kind: EventSucceeded, Pool: p.name, Worker: s.name, Task: s.task, Attempt: attempt})
 		}
-		if aerr := l.Ack(p.ackCtx()); aerr != nil {
+		if aerr := s.settleLease(func() error { return l.Ack(p.ackCtx()) }); aerr != nil {
 			p.sourceError(s, "ack", aerr)
 		}
 		return
@@ -598,7 +595,7 @@ func (p *Pool[T, R]) settle(s *slot[T, R], l Lease[T], late bool, res R, err err
 	p.event(Event{Kind: EventFailed, Pool: p.name, Worker: s.name, Task: s.task, Attempt: attempt, Err: err})
 	switch {
 	case p.stopping():
-		p.notRun(l)
+		p.notRun(s, l)
 	case attempt >= p.cfg.attempts || s.noRetry || matches(err, arbor.ErrDoNotRestart):
 		errs := []error{err}
 		if mem {
@@ -609,7 +606,7 @@ func (p *Pool[T, R]) settle(s *slot[T, R], l Lease[T], late bool, res R, err err
 		delay := p.delay(attempt)
 		p.retried.Add(1)
 		p.event(Event{Kind: EventRetried, Pool: p.name, Worker: s.name, Task: s.task, Attempt: attempt, Err: err, Delay: delay})
-		if nerr := l.Nack(p.ackCtx(), delay); nerr != nil {
+		if nerr := s.settleLease(func() error { return l.Nack(p.ackCtx(), delay) }); nerr != nil {
 			p.sourceError(s, "nack", nerr)
 		}
 	}
@@ -625,14 +622,14 @@ func (p *Pool[T, R]) discarded(s *slot[T, R], attempt int, err error) {
 }
 
 // notRun gives back a task the pool will not run (more) as it shuts down.
-func (p *Pool[T, R]) notRun(l Lease[T]) {
+func (p *Pool[T, R]) notRun(s *slot[T, R], l Lease[T]) {
 	if m, ok := l.(*record[T, R]); ok {
 		var zero R
 		m.finish(zero, m.closedErr())
 		return
 	}
-	if err := l.Nack(p.ackCtx(), 0); err != nil {
-		p.sourceError(nil, "nack", err)
+	if err := s.settleLease(func() error { return l.Nack(p.ackCtx(), 0) }); err != nil {
+		p.sourceError(s, "nack", err)
 	}
 }
 
@@ -647,7 +644,7 @@ func (p *Pool[T, R]) deadLetter(s *slot[T, R], l Lease[T], task T, attempt int, 
 	if p.dead != nil {
 		contain(func() { p.dead(task, dl) })
 	}
-	if err := l.DeadLetter(p.ackCtx(), dl); err != nil {
+	if err := s.settleLease(func() error { return l.DeadLetter(p.ackCtx(), dl) }); err != nil {
 		p.sourceError(s, "dead-letter", err)
 	}
 }

@@ -219,11 +219,11 @@ func (s *slot[T, R]) handle(ctx context.Context, l Lease[T]) {
 	p := s.p
 	task, err := s.open(l)
 	if err != nil {
-		s.withLease(func() { p.deadLetter(s, l, task, s.attemptNo, []error{err}) })
+		p.deadLetter(s, l, task, s.attemptNo, []error{err})
 		return
 	}
 	if p.stopping() { // leased as the pool began to shut down: not run
-		s.withLease(func() { p.notRun(l) })
+		p.notRun(s, l)
 		return
 	}
 	var zero R
@@ -524,12 +524,15 @@ func (s *slot[T, R]) open(l Lease[T]) (task T, err error) {
 	return task, err
 }
 
-// withLease runs f, which settles the lease, holding lmu.
-func (s *slot[T, R]) withLease(f func()) {
+// settleLease runs f, the lease's last method call (Ack, Nack or
+// DeadLetter), holding lmu: the watchdog's Extend never overlaps it, nor
+// comes after it. Only the lease's own methods run under lmu; the pool's
+// events and callbacks around them do not.
+func (s *slot[T, R]) settleLease(f func() error) error {
 	s.lmu.Lock()
 	defer s.lmu.Unlock()
 	s.leaseDone = true
-	f()
+	return f()
 }
 
 // retire makes the slot leave: at once if idle, else after its attempt.
